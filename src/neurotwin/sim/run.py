@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from neurotwin.sim.cells.ball_and_stick import BallAndStickConfig, BallAndStickModel
@@ -10,6 +12,8 @@ from neurotwin.sim.cells.lif import LIFConfig, simulate_lif
 from neurotwin.sim.outputs import SimulationResult, detect_spikes
 
 BACKENDS = ("neuron",)
+# NEURON holds one global model per process and is not thread-safe (e.g. Dask worker threads).
+_NEURON_LOCK = threading.Lock()
 
 
 def check_inputs(cell: CellConfig, inputs: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -41,10 +45,12 @@ def simulate_ball_and_stick(
 ) -> list[SimulationResult]:
     """Simulate a batch (B, 2, S, T) of inputs on NEURON, all cells in one model."""
     duration = inputs.shape[-1]
-    model = BallAndStickModel(cell, n=inputs.shape[0])
-    model.set_inputs(inputs)
-    soma_hr, dend = model.run(duration)
-    model.clear_inputs()
+    with _NEURON_LOCK:
+        model = BallAndStickModel(cell, n=inputs.shape[0])
+        model.set_inputs(inputs)
+        soma_hr, dend = model.run(duration)
+        model.clear_inputs()
+        del model
     results = []
     for v_hr, d in zip(soma_hr, dend, strict=True):
         times, spikes = detect_spikes(v_hr, cell.samples_per_ms, duration, cell.spike_threshold_mV)

@@ -145,7 +145,6 @@ class BallAndStickModel:
         from neurotwin.sim import mechanisms
 
         mechanisms.load()
-        h.load_file("stdrun.hoc")
         self.cell = cell
         self.h = h
         self.soma: list[Any] = []
@@ -241,11 +240,17 @@ class BallAndStickModel:
                 r.record(self.dend[k]((i + 0.5) / cell.num_segments)._ref_v, 1.0)
                 recs.append(r)
             dend_rec.append(recs)
-        h.cvode_active(0)
+        cvode = h.CVode()
+        cvode.active(0)
+        cvode.cache_efficient(1)
         h.secondorder = 0
         h.dt = cell.dt_ms
+        pc = h.ParallelContext()
+        pc.set_maxstep(10)  # no NetCons between cells: any max step is fine
         h.finitialize(V_INIT_MV)
-        h.continuerun(float(duration_ms))
+        # psolve integrates in C++ (no per-step hoc loop) and stops after exactly 40·T steps,
+        # like continuerun(T).
+        pc.psolve(float(duration_ms))
         soma_hr = [np.array(v) for v in soma_rec]
         dend = [np.array([np.array(r)[:duration_ms] for r in recs]) for recs in dend_rec]
         for v in soma_rec:

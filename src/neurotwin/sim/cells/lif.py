@@ -36,7 +36,7 @@ from scipy.signal import lfilter
 from neurotwin.sim.cells.base import CellConfig, require
 from neurotwin.sim.outputs import SimulationResult
 
-__all__ = ["LIFConfig", "free_voltage", "simulate_lif"]
+__all__ = ["LIFConfig", "lif_voltage", "simulate_lif"]
 
 
 def _is_int(x: object) -> bool:
@@ -105,8 +105,7 @@ class LIFConfig(CellConfig):
             )
         require(
             self.v_threshold_mV > self.v_reset_mV,
-            f"v_threshold_mV must be > v_reset_mV ({self.v_reset_mV}), "
-            f"got {self.v_threshold_mV}",
+            f"v_threshold_mV must be > v_reset_mV ({self.v_reset_mV}), got {self.v_threshold_mV}",
         )
 
     # -- input layout -------------------------------------------------------------------
@@ -176,7 +175,7 @@ def _check_inputs(cell: LIFConfig, inputs: np.ndarray) -> np.ndarray:
     return x[None] if x.ndim == 2 else x
 
 
-def free_voltage(cell: LIFConfig, inputs: np.ndarray) -> np.ndarray:
+def _free_voltage(cell: LIFConfig, inputs: np.ndarray) -> np.ndarray:
     """``v_free`` in mV, (B, T) float64, for validated (B, C, T) inputs.
 
     The truncated exponential convolution is computed exactly as an IIR filter minus its
@@ -216,6 +215,42 @@ def _walk_spikes(
     return times, resets, pre
 
 
+def lif_voltage(cell: LIFConfig, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Voltage and spikes of the LIF cell in float64, without building results.
+
+    Args:
+        cell: the cell config.
+        inputs: (B, C, T) or (C, T) event weights, C = num_exc + num_inh, values >= 0.
+
+    Returns:
+        ``v`` (B, T) float64 in mV (B = 1 for (C, T) inputs), holding the pre-reset
+        (threshold-crossing) voltage at spike bins, and ``spikes`` (B, T) bool.
+    """
+    if not isinstance(cell, LIFConfig):
+        raise TypeError(f"the LIF simulator needs a LIFConfig, got {type(cell).__name__}")
+    x = _check_inputs(cell, inputs)  # (B, C, T)
+    num_t = x.shape[-1]
+    v = _free_voltage(cell, x)  # (B, T), becomes the voltage in place
+    spikes = np.zeros(v.shape, dtype=bool)  # (B, T)
+    decay_arr = np.exp(-np.arange(num_t, dtype=np.float64) / cell.tau_reset_ms)  # (T,)
+    decay = decay_arr.tolist()
+    bins = np.arange(num_t)
+    for b in range(v.shape[0]):
+        times, resets, pre = _walk_spikes(cell, v[b], decay)
+        if not times:
+            continue
+        t_spk = np.asarray(times, dtype=np.int64)
+        r_spk = np.asarray(resets, dtype=np.float64)
+        last = np.searchsorted(t_spk, bins, side="right") - 1  # (T,) index of last spike <= t
+        after = last >= 0
+        idx = last[after]
+        # Same float64 operations as in _walk_spikes, so the trace matches its decisions.
+        v[b, after] += r_spk[idx] * decay_arr[bins[after] - t_spk[idx]]
+        v[b, t_spk] = np.asarray(pre, dtype=np.float64)
+        spikes[b, t_spk] = True
+    return v, spikes
+
+
 def simulate_lif(cell: LIFConfig, inputs: np.ndarray) -> list[SimulationResult]:
     """Simulate the LIF cell on (B, C, T) or (C, T) inputs, C = num_exc + num_inh.
 
@@ -224,34 +259,14 @@ def simulate_lif(cell: LIFConfig, inputs: np.ndarray) -> list[SimulationResult]:
     ``spike_times_ms`` the spike bins as floats, ``spikes`` (T,) bool. Each simulation is
     computed independently, so batched and one-by-one results are identical.
     """
-    if not isinstance(cell, LIFConfig):
-        raise TypeError(f"simulate_lif needs a LIFConfig, got {type(cell).__name__}")
-    x = _check_inputs(cell, inputs)  # (B, C, T)
-    num_t = x.shape[-1]
-    v_free = free_voltage(cell, x)  # (B, T)
-    decay_arr = np.exp(-np.arange(num_t, dtype=np.float64) / cell.tau_reset_ms)  # (T,)
-    decay = decay_arr.tolist()
-    bins = np.arange(num_t)
-    results: list[SimulationResult] = []
-    for vf in v_free:
-        times, resets, pre = _walk_spikes(cell, vf, decay)
-        v = vf.copy()
-        spikes = np.zeros(num_t, dtype=bool)
-        if times:
-            t_spk = np.asarray(times, dtype=np.int64)
-            r_spk = np.asarray(resets, dtype=np.float64)
-            last = np.searchsorted(t_spk, bins, side="right") - 1  # (T,) last spike <= t
-            after = last >= 0
-            idx = last[after]
-            v[after] += r_spk[idx] * decay_arr[bins[after] - t_spk[idx]]
-            v[t_spk] = np.asarray(pre, dtype=np.float64)
-            spikes[t_spk] = True
-        results.append(
-            SimulationResult(
-                soma_v=v.astype(np.float32),
-                dend_v=np.zeros((0, num_t), dtype=np.float32),
-                spike_times_ms=np.asarray(times, dtype=np.float64),
-                spikes=spikes,
-            )
+    v, spikes = lif_voltage(cell, inputs)  # (B, T), (B, T)
+    num_t = v.shape[-1]
+    return [
+        SimulationResult(
+            soma_v=v_b.astype(np.float32),
+            dend_v=np.zeros((0, num_t), dtype=np.float32),
+            spike_times_ms=np.flatnonzero(s_b).astype(np.float64),
+            spikes=s_b.copy(),
         )
-    return results
+        for v_b, s_b in zip(v, spikes, strict=True)
+    ]

@@ -1,0 +1,290 @@
+"""The ``neurotwin`` command line. Every command turns bad input into one line on stderr and a
+non-zero exit code; see ``neurotwin COMMAND --help``."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import numpy as np
+import typer
+import yaml
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Simulate neurons on NEURON, build datasets, train deep-network twins.")
+dataset_app = typer.Typer(no_args_is_help=True, help="Make and inspect datasets.")
+app.add_typer(dataset_app, name="dataset")
+
+F = TypeVar("F", bound=Callable[..., Any])
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def friendly(fn: F) -> F:
+    """Map library errors to one readable line and an exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from neurotwin.data.generate import Interrupted
+
+        try:
+            return fn(*args, **kwargs)
+        except Interrupted as exc:
+            _fail(str(exc), EXIT_INTERRUPTED)
+        except KeyboardInterrupt:
+            _fail("interrupted", EXIT_INTERRUPTED)
+        except (ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
+            _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def parse_sets(pairs: list[str] | None, what: str = "--set") -> dict[str, Any]:
+    """``["a=1", "b=x"]`` → ``{"a": 1, "b": "x"}`` with YAML scalars (numbers, bools, lists)."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{what} expects KEY=VALUE, got {pair!r}")
+        parsed = yaml.safe_load(value) if value.strip() else ""
+        out[key.strip()] = tuple(parsed) if isinstance(parsed, list) else parsed
+    return out
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Cell field override KEY=VALUE.")]
+
+
+@app.command()
+@friendly
+def cells(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the cell presets and their fields."""
+    from neurotwin.cells import preset, preset_names
+
+    table = {name: preset(name).to_dict() for name in preset_names()}
+    if as_json:
+        typer.echo(json.dumps(table, indent=2))
+        return
+    for name, fields in table.items():
+        typer.echo(f"{name} ({fields['family']})")
+        for k, v in fields.items():
+            if k not in ("family", "name"):
+                typer.echo(f"    {k} = {v}")
+
+
+@app.command()
+@friendly
+def simulate(
+    cell: Annotated[str, typer.Option(help="Cell preset (see `neurotwin cells`).")],
+    inputs: Annotated[Path, typer.Option(help=".npy of (2, S, T) or (B, 2, S, T) weights.")],
+    out: Annotated[Path, typer.Option(help="Output .npz.")],
+    set_: SetOpt = None,
+    plot: Annotated[Path | None, typer.Option(help="Also draw the (first) simulation here.")] = None,
+) -> None:
+    """Simulate a cell under an input array and save its voltages and spikes."""
+    import neurotwin
+    from neurotwin.cells import preset
+    from neurotwin.sim.outputs import make_targets
+
+    cfg = preset(cell, **parse_sets(set_))
+    if not inputs.is_file():
+        raise ValueError(f"input file {inputs} does not exist")
+    try:
+        x = np.load(inputs, allow_pickle=False)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is one message
+        raise ValueError(f"cannot read {inputs} as a .npy array ({exc})") from exc
+    res = neurotwin.simulate(cfg, x)
+    batch = res if isinstance(res, list) else [res]
+    targets = [make_targets(r, cfg) for r in batch]
+    arrays: dict[str, Any] = {
+        "soma_v": np.stack([r.soma_v for r in batch]),
+        "dend_v": np.stack([r.dend_v for r in batch]),
+        "spikes": np.stack([r.spikes for r in batch]),
+        "spike_counts": np.array([len(r.spike_times_ms) for r in batch]),
+        "spike_times_ms": np.concatenate([r.spike_times_ms for r in batch]),
+        **{f"target_{k}": np.stack([t[k] for t in targets]) for k in targets[0]},
+        "cell_config": np.array(json.dumps(cfg.to_dict())),
+    }
+    if not isinstance(res, list):
+        arrays = {k: (v[0] if k not in ("spike_times_ms", "cell_config", "spike_counts") else v)
+                  for k, v in arrays.items()}
+    _save_npz(out, arrays)
+    rates = ", ".join(f"{r.firing_rate_hz:.2f}" for r in batch)
+    typer.echo(f"wrote {out}: {len(batch)} simulation(s) of {batch[0].duration_ms} ms, "
+               f"firing rate(s) {rates} Hz")
+    if plot is not None:
+        from neurotwin.data.info import _save
+        from neurotwin.plots.traces import simulation_figure
+
+        x0 = np.asarray(x if not isinstance(res, list) else x[0], dtype=np.float32)
+        exc, inh = cfg.unpack_inputs(x0)
+        fig = simulation_figure(exc, inh, batch[0].soma_v, batch[0].spike_times_ms,
+                                batch[0].dend_v, title=cfg.name)
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        _save(fig, plot)
+        typer.echo(f"wrote {plot}")
+
+
+def _save_npz(path: Path, arrays: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    with open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+    tmp.replace(path)
+
+
+def build_dataset_config(
+    cell: str, cell_sets: dict[str, Any], inputs: str | None, input_sets: dict[str, Any],
+    counts: dict[str, int], duration_ms: int, seed: int, filter_sets: dict[str, Any],
+    sims_per_chunk: int = 16,
+) -> Any:
+    from neurotwin.cells import preset
+    from neurotwin.data.config import DatasetConfig, FilterConfig
+    from neurotwin.sim.cells.base import check_fields
+    from neurotwin.sim.inputs import make_inputs
+
+    cfg = preset(cell, **cell_sets)
+    check_fields(FilterConfig, filter_sets)
+    gen = make_inputs(inputs or default_inputs(cfg), **input_sets)
+    return DatasetConfig(cell=cfg, inputs=gen, counts=counts, duration_ms=duration_ms, seed=seed,
+                         sims_per_chunk=sims_per_chunk, filter=FilterConfig(**filter_sets))
+
+
+def default_inputs(cell: Any) -> str:
+    return "lif_poisson" if cell.family == "lif" else "tutorial"
+
+
+@dataset_app.command("make")
+@friendly
+def dataset_make(
+    out: Annotated[Path, typer.Option(help="Dataset folder (Zarr store).")],
+    cell: Annotated[str, typer.Option(help="Cell preset.")] = "cable_nmda",
+    set_: SetOpt = None,
+    train: Annotated[int, typer.Option(help="Training simulations.")] = 64,
+    valid: Annotated[int, typer.Option(help="Validation simulations.")] = 8,
+    test: Annotated[int, typer.Option(help="Test simulations.")] = 8,
+    duration_ms: Annotated[int, typer.Option(help="Length of every simulation (ms).")] = 2048,
+    inputs: Annotated[str | None, typer.Option(help="Input generator preset.")] = None,
+    input_set: Annotated[list[str] | None, typer.Option(help="Generator override K=V.")] = None,
+    filter_set: Annotated[list[str] | None, typer.Option(help="Filter override K=V.")] = None,
+    seed: int = 0,
+    workers: Annotated[int | None, typer.Option(help="Local processes (default: all cores).")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Simulations per task.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Make (or resume) a dataset: simulate, filter, store. Rerun the same command to resume."""
+    from tqdm import tqdm
+
+    from neurotwin.data.generate import make_dataset
+
+    config = build_dataset_config(
+        cell, parse_sets(set_), inputs, parse_sets(input_set, "--input-set"),
+        {"train": train, "valid": valid, "test": test}, duration_ms, seed,
+        parse_sets(filter_set, "--filter-set"),
+    )
+    bar: Any = None
+
+    def progress(n: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="sim", disable=quiet, dynamic_ncols=True,
+                       desc=f"{config.cell.name} → {out}")
+        bar.update(n)
+
+    try:
+        report = make_dataset(config, out, workers=workers, scheduler=scheduler,
+                              batch_size=batch_size, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    dropped = ", ".join(f"{k}: {v}" for k, v in sorted(report.dropped.items())) or "none"
+    typer.echo(f"{out}: {report.simulated} simulated now; dropped by the filter: {dropped}")
+    for split in ("train", "valid", "test"):
+        s = report.summary[split]
+        typer.echo(f"  {split}: {s['done']}/{s['requested']} stored, all-time dropped "
+                   f"{sum(s['dropped'].values())}")
+
+
+@dataset_app.command("info")
+@friendly
+def dataset_info(
+    path: Path,
+    figures: Annotated[Path | None, typer.Option(help="Write PNGs here.")] = None,
+    verify: Annotated[bool, typer.Option(help="Recompute every checksum.")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Counts, firing-rate and voltage statistics per split; figures of a few samples."""
+    from neurotwin.data.info import dataset_figures, dataset_stats
+    from neurotwin.data.store import open_dataset
+
+    store = open_dataset(path)
+    stats = dataset_stats(store)
+    if verify:
+        bad = {s: store.verify(s) for s in ("train", "valid", "test")}
+        stats["verify"] = {s: ("ok" if not b else f"{len(b)} corrupt: {b[:10]}")
+                           for s, b in bad.items()}
+    if as_json:
+        typer.echo(json.dumps({"config": store.meta["config"], "versions": store.meta["versions"],
+                               "splits": stats}, indent=2))
+    else:
+        cfg = store.config
+        typer.echo(f"{path}: cell {cfg.cell.name}, inputs {cfg.inputs.kind}, "
+                   f"{cfg.duration_ms} ms per simulation, seed {cfg.seed}")
+        for split, s in stats.items():
+            if split == "verify":
+                continue
+            line = f"  {split:5s} {s['done']}/{s['requested']} stored"
+            if s["done"]:
+                r, v = s["rate_hz"], s["soma_mV"]
+                line += (f"; rate {r['mean']:.2f} Hz (min {r['min']:.2f}, max {r['max']:.2f}); "
+                         f"soma {v['mean']:.1f} ± {v['std']:.1f} mV")
+            if s["dropped"]:
+                line += f"; dropped {s['dropped']}"
+            typer.echo(line)
+        if verify:
+            typer.echo(f"  checksums: {stats['verify']}")
+    if figures is not None:
+        for p in dataset_figures(store, figures):
+            typer.echo(f"wrote {p}")
+
+
+@app.command()
+@friendly
+def demo(
+    out: Annotated[Path, typer.Option(help="Where the demo writes its data and figures.")] = Path(
+        "results/demo"),
+    train: int = 16,
+    valid: int = 4,
+    test: int = 4,
+    duration_ms: int = 2048,
+    workers: int | None = None,
+) -> None:
+    """The main job at a small scale: datasets for both presets, their statistics and figures."""
+    from neurotwin.experiments.demo import run_demo
+
+    report = run_demo(out, train=train, valid=valid, test=test, duration_ms=duration_ms,
+                      workers=workers, echo=typer.echo)
+    typer.echo(f"report: {report}")
+
+
+def main() -> None:  # pragma: no cover
+    app(prog_name="neurotwin")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

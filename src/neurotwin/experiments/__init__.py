@@ -1,0 +1,1 @@
+"""Studies that compose simulation, data, models and evaluation."""
