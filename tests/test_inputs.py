@@ -256,7 +256,8 @@ def test_config_validation_names_field(cls: type, overrides: dict, field: str):
 
 
 def test_registry_and_dict_round_trip():
-    assert INPUT_GENERATORS == {"tutorial": TutorialInputs, "poisson_rates": PoissonRateInputs}
+    expected = {"tutorial": TutorialInputs, "poisson_rates": PoissonRateInputs}
+    assert INPUT_GENERATORS == expected
     for name in NAMES:
         gen = make_inputs(name)
         d = gen.to_dict()

@@ -85,7 +85,7 @@ def _events(
     Each event has weight 1 (``max_mag is None``) or U(0, max_mag), floored at the smallest
     positive float16 so that no event vanishes in the float16 cast.
     """
-    hit = rng.random(shape) < prob  # (n, T)
+    hit = rng.random(shape, dtype=np.float32) < prob  # (n, T)
     if max_mag is None:
         return hit.astype(np.float32)
     w = np.zeros(shape, dtype=np.float32)
@@ -358,20 +358,20 @@ class PoissonRateInputs(_WeightedInputs):
     def _rates(
         self, n: int, num_t: int, rate_max: float, sd_ms: float, rng: np.random.Generator
     ) -> np.ndarray:
-        """Smoothed piecewise-constant rates in events/ms, (n, T) float64 in [0, 1]."""
+        """Smoothed piecewise-constant rates in events/ms, (n, T) float32 in [0, 1]."""
         seg_lo, seg_hi = self.segment_ms_range
         num_seg = (num_t + seg_hi) // seg_lo + 2  # enough segments to cover phase + T
         durations = rng.integers(seg_lo, seg_hi + 1, size=(n, num_seg))  # (n, K)
         levels = rng.uniform(0.0, rate_max, size=(n, num_seg))  # (n, K)
         phases = rng.integers(0, seg_hi, size=n)  # (n,)
-        rates = np.empty((n, num_t))  # (n, T)
+        rates = np.empty((n, num_t), dtype=np.float32)  # (n, T)
         for i in range(n):
             rates[i] = np.repeat(levels[i], durations[i])[phases[i] : phases[i] + num_t]
         half = int(4.0 * sd_ms)
         if half >= 1 and n > 0:
             d = np.arange(-half, half + 1, dtype=np.float64)
             kernel = np.exp(-0.5 * (d / sd_ms) ** 2)
-            kernel /= kernel.sum()
+            kernel = (kernel / kernel.sum()).astype(np.float32)  # float32 FFT: 4x faster
             padded = np.pad(rates, ((0, 0), (half, half)), mode="edge")  # (n, T + 2 half)
             rates = fftconvolve(padded, kernel[None, :], mode="valid", axes=-1)  # (n, T)
         return np.clip(rates, 0.0, 1.0)
@@ -394,8 +394,12 @@ class PoissonRateInputs(_WeightedInputs):
         params["smoothing_sd_ms"] = sd_ms
         rate_e = self._rates(cell.num_exc, duration_ms, params["exc_rate_max_per_ms"], sd_ms, rng)
         rate_i = self._rates(cell.num_inh, duration_ms, params["inh_rate_max_per_ms"], sd_ms, rng)
-        params["exc_mean_rate_per_ms"] = float(rate_e.mean()) if rate_e.size else 0.0
-        params["inh_mean_rate_per_ms"] = float(rate_i.mean()) if rate_i.size else 0.0
+        params["exc_mean_rate_per_ms"] = (
+            float(rate_e.mean(dtype=np.float64)) if rate_e.size else 0.0
+        )
+        params["inh_mean_rate_per_ms"] = (
+            float(rate_i.mean(dtype=np.float64)) if rate_i.size else 0.0
+        )
         exc = _events(rate_e, rate_e.shape, params.get("exc_max_mag"), rng)
         inh = _events(rate_i, rate_i.shape, params.get("inh_max_mag"), rng)
         return self._pack(cell, exc, inh), params

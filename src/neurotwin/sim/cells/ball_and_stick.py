@@ -214,6 +214,28 @@ class BallAndStickModel:
                     syn.events(vec)
                     self._queues.append(vec)
 
+    def set_inputs_netstim(self, inputs: np.ndarray) -> None:
+        """The naive delivery of spec §5.6: one NetStim and one NetCon per event.
+
+        Kept as the baseline that benchmarks and tests compare the event queues against; it
+        produces identical outputs, only slower to build and to run.
+        """
+        h = self.h
+        self.clear_inputs()
+        objects = []
+        for k in range(self.size):
+            for channel, synapses in enumerate((self.exc[k], self.inh[k])):
+                for i, syn in enumerate(synapses):
+                    row = np.asarray(inputs[k, channel, i], dtype=np.float64)
+                    for t in np.flatnonzero(row > 0):
+                        stim = h.NetStim()
+                        stim.start, stim.number, stim.noise = float(t), 1, 0
+                        nc = h.NetCon(stim, syn)
+                        nc.delay = 0
+                        nc.weight[0] = row[t]
+                        objects.append((stim, nc))
+        self._queues = objects
+
     def clear_inputs(self) -> None:
         for syns in self.exc + self.inh:
             for syn in syns:
