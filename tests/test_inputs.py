@@ -257,7 +257,7 @@ def test_config_validation_names_field(cls: type, overrides: dict, field: str):
 
 def test_registry_and_dict_round_trip():
     expected = {"tutorial": TutorialInputs, "poisson_rates": PoissonRateInputs}
-    assert INPUT_GENERATORS == expected
+    assert expected == INPUT_GENERATORS
     for name in NAMES:
         gen = make_inputs(name)
         d = gen.to_dict()

@@ -243,9 +243,12 @@ class DatasetStore:
         attempts = arrays["attempt"][:]
         rates = arrays["rate_hz"][:]
         sums = arrays["checksum"][:]
+        index = np.asarray(slots)
+        contiguous = bool(np.all(np.diff(index) == 1))
+        where: Any = slice(int(index[0]), int(index[-1]) + 1) if contiguous else index
+        for name in self._array_specs():  # one write per array for the whole task
+            arrays[name][where] = np.stack([sample["arrays"][name] for sample in samples])
         for slot, sample in zip(slots, samples, strict=True):
-            for name in self._array_specs():
-                arrays[name][slot] = sample["arrays"][name]
             attempts[slot] = sample["attempt"]
             rates[slot] = sample["rate_hz"]
             sums[slot] = sample["checksum"]
