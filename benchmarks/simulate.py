@@ -56,10 +56,13 @@ def main() -> None:
     print(f"{'preset':12s} {'method':10s} {'wall s':>8s} {'sim ms/s':>10s} {'× naive':>8s}")
     for name in ("point_ampa", "cable_nmda"):
         cell = preset(name)
-        config = DatasetConfig(cell=cell, inputs=make_inputs("tutorial"),
-                               counts={"train": n, "valid": 0, "test": 0}, duration_ms=t_ms,
-                               filter=FilterConfig(min_rate_hz=0.0, max_rate_hz=1e9,
-                                                   max_depolarized_fraction=1.0))
+        config = DatasetConfig(
+            cell=cell,
+            inputs=make_inputs("tutorial"),
+            counts={"train": n, "valid": 0, "test": 0},
+            duration_ms=t_ms,
+            filter=FilterConfig(min_rate_hz=0.0, max_rate_hz=1e9, max_depolarized_fraction=1.0),
+        )
         x = np.stack([draw_inputs(config, "train", i, 0) for i in range(n)])
         neurotwin.simulate(cell, x[:1, ..., :10])  # compile/load mechanisms outside the timing
 
@@ -70,8 +73,9 @@ def main() -> None:
         start = time.perf_counter()
         res = neurotwin.simulate(cell, x, keep_hr=True)
         t_sim = time.perf_counter() - start
-        identical = all(np.array_equal(r.soma_v_hr, v.astype(np.float32))
-                        for r, v in zip(res, ref, strict=True))
+        identical = all(
+            np.array_equal(r.soma_v_hr, v.astype(np.float32)) for r, v in zip(res, ref, strict=True)
+        )
 
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
@@ -80,10 +84,11 @@ def main() -> None:
 
         total = n * t_ms
         for method, wall in (("naive", t_naive), ("simulate", t_sim), ("dataset", t_data)):
-            print(f"{name:12s} {method:10s} {wall:8.2f} {total / wall:10.0f} "
-                  f"{t_naive / wall:8.2f}")
-        print(f"{name:12s} outputs identical to naive: {identical}; "
-              f"dataset vs simulate (1 core): {t_sim / t_data:.2f}×")
+            print(f"{name:12s} {method:10s} {wall:8.2f} {total / wall:10.0f} {t_naive / wall:8.2f}")
+        print(
+            f"{name:12s} outputs identical to naive: {identical}; "
+            f"dataset vs simulate (1 core): {t_sim / t_data:.2f}×"
+        )
 
 
 if __name__ == "__main__":

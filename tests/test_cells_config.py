@@ -21,8 +21,12 @@ def test_presets_follow_the_spec():
 def test_overrides_and_round_trip():
     c = preset("cable_nmda", ske2_factor=1.0, synapse="nmda_rodent", num_segments=64)
     assert isinstance(c, BallAndStickConfig)
-    assert (c.ske2_factor, c.synapse, c.num_segments, c.input_shape) == (1.0, "nmda_rodent", 64,
-                                                                         (2, 64))
+    assert (c.ske2_factor, c.synapse, c.num_segments, c.input_shape) == (
+        1.0,
+        "nmda_rodent",
+        64,
+        (2, 64),
+    )
     assert from_dict(c.to_dict()) == c
 
 
@@ -38,13 +42,16 @@ def test_unknown_field_lists_valid_fields():
         preset("point_ampa", dend_length=3)
 
 
-@pytest.mark.parametrize("field, value, match", [
-    ("dend_diam_um", -1.0, "dend_diam_um must be > 0, got -1.0"),
-    ("num_segments", 0, "num_segments"),
-    ("synapse", "gaba", "synapse must be one of ampa, nmda_rodent, nmda_human"),
-    ("ske2_factor", -0.5, "ske2_factor must be >= 0"),
-    ("dt_ms", 0.03, "dt_ms must divide 1 ms"),
-])
+@pytest.mark.parametrize(
+    "field, value, match",
+    [
+        ("dend_diam_um", -1.0, "dend_diam_um must be > 0, got -1.0"),
+        ("num_segments", 0, "num_segments"),
+        ("synapse", "gaba", "synapse must be one of ampa, nmda_rodent, nmda_human"),
+        ("ske2_factor", -0.5, "ske2_factor must be >= 0"),
+        ("dt_ms", 0.03, "dt_ms must divide 1 ms"),
+    ],
+)
 def test_validation_names_the_field(field, value, match):
     with pytest.raises(ValueError, match=match):
         preset("cable_nmda", **{field: value})

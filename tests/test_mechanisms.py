@@ -26,11 +26,19 @@ def test_hash_covers_every_source():
 @pytest.mark.slow
 def test_two_processes_compile_once_into_a_fresh_cache(tmp_path):
     env = {**os.environ, "NEUROTWIN_CACHE": str(tmp_path)}
-    procs = [subprocess.Popen([sys.executable, "-c", LOAD_AND_USE], env=env, cwd=tmp_path,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", LOAD_AND_USE],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=600) for p in procs]
-    for p, (out, err) in zip(procs, outs, strict=True):
+    for p, (_, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err[-2000:]
     dirs = {out.strip().splitlines()[-1] for out, _ in outs}
     assert len(dirs) == 1  # both use the same build
@@ -38,6 +46,13 @@ def test_two_processes_compile_once_into_a_fresh_cache(tmp_path):
     builds = [p for p in root.iterdir() if p.is_dir()]
     assert [p.name for p in builds] == [mechanisms.source_hash()]  # no temporary leftovers
     # a third process finds the cache and does not compile again (fast, same folder)
-    out = subprocess.run([sys.executable, "-c", LOAD_AND_USE], env=env, cwd=tmp_path,
-                         capture_output=True, text=True, timeout=120, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", LOAD_AND_USE],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     assert out.strip().splitlines()[-1] in dirs

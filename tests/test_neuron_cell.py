@@ -19,8 +19,12 @@ from neurotwin.sim.cells.ball_and_stick import SOMA_DIAM_UM, SOMA_L_UM, BallAndS
 
 pytestmark = pytest.mark.neuron
 
-REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / \
-    "ball_and_stick_public.npz"
+REFERENCE = (
+    Path(__file__).resolve().parents[1].parent
+    / "shared"
+    / "reference"
+    / "ball_and_stick_public.npz"
+)
 VARIANTS = {
     "point_ampa": ("point_ampa", {}),
     "cable_nmda_human": ("cable_nmda", {}),
@@ -51,8 +55,9 @@ def compare_to_reference(ref: dict[str, np.ndarray], variant: str, cell) -> dict
         if len(res.spike_times_ms) != len(ref_times[k]):
             worst["spike_ms"] = math.inf
         elif len(ref_times[k]):
-            worst["spike_ms"] = max(worst["spike_ms"],
-                                    float(np.abs(res.spike_times_ms - ref_times[k]).max()))
+            worst["spike_ms"] = max(
+                worst["spike_ms"], float(np.abs(res.spike_times_ms - ref_times[k]).max())
+            )
         near = np.zeros(t.shape, bool)
         for st in ref_times[k]:
             near |= np.abs(t - st) <= 5
@@ -60,8 +65,10 @@ def compare_to_reference(ref: dict[str, np.ndarray], variant: str, cell) -> dict
         worst["rmse_mV"] = max(worst["rmse_mV"], float(np.sqrt(np.mean(err**2))))
         # the reference stores dendrites through float16: compare at that resolution
         ref_d = ref[f"{variant}/dend_v"][k]
-        worst["dend_mV"] = max(worst["dend_mV"], float(np.abs(
-            res.dend_v.astype(np.float16).astype(np.float32) - ref_d).max()))
+        worst["dend_mV"] = max(
+            worst["dend_mV"],
+            float(np.abs(res.dend_v.astype(np.float16).astype(np.float32) - ref_d).max()),
+        )
     return worst
 
 
@@ -75,14 +82,18 @@ def test_matches_reference(reference, variant):
     assert worst["dend_mV"] <= 0.0625, worst
 
 
-@pytest.mark.parametrize("perturbation", [
-    {"soma_g_pas_S_cm2": 3.3e-5},  # soma leak +10 %
-    {"g_max_gaba_uS": 0.0011},  # inhibition +10 %
-    {"rho_factor": 0.97},  # channel densities -3 %
-])
+@pytest.mark.parametrize(
+    "perturbation",
+    [
+        {"soma_g_pas_S_cm2": 3.3e-5},  # soma leak +10 %
+        {"g_max_gaba_uS": 0.0011},  # inhibition +10 %
+        {"rho_factor": 0.97},  # channel densities -3 %
+    ],
+)
 def test_reference_negative_control(reference, perturbation):
-    worst = compare_to_reference(reference, "cable_nmda_human",
-                                 preset("cable_nmda", **perturbation))
+    worst = compare_to_reference(
+        reference, "cable_nmda_human", preset("cable_nmda", **perturbation)
+    )
     assert worst["spike_ms"] > SPIKE_TOL_MS or worst["rmse_mV"] > RMSE_TOL_MV, worst
 
 
@@ -124,8 +135,9 @@ def test_passive_input_resistance(name):
     expected = cable_input_resistance_MOhm(cell)
     assert r_in == pytest.approx(expected, rel=0.01)
     # negative control: the same measurement misses a 10 % change of the dendritic Rm
-    wrong = cable_input_resistance_MOhm(preset(name, rho_factor=0.0, num_segments=64,
-                                               dend_Rm_ohm_cm2=22000.0))
+    wrong = cable_input_resistance_MOhm(
+        preset(name, rho_factor=0.0, num_segments=64, dend_Rm_ohm_cm2=22000.0)
+    )
     assert abs(r_in - wrong) / wrong > 0.01
 
 
@@ -149,8 +161,9 @@ def test_passive_membrane_time_constant(name):
 # -- event delivery and batching --------------------------------------------------------------
 def _random_inputs(cell, n: int, t_ms: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    x = (rng.random((n, *cell.input_shape, t_ms)) < 0.06) * rng.uniform(0, 6, (n, *cell.input_shape,
-                                                                          t_ms))
+    x = (rng.random((n, *cell.input_shape, t_ms)) < 0.06) * rng.uniform(
+        0, 6, (n, *cell.input_shape, t_ms)
+    )
     x[..., 0] = 2.0  # events at t = 0 are delivered during initialisation
     return x.astype(np.float16).astype(np.float32)
 

@@ -50,8 +50,9 @@ def test_inst_rate_boxcar_and_gaussian():
     s = OutputSettings(inst_rate_window_ms=4, inst_rate_sigma_ms=0.0)
     spikes = np.zeros(12, bool)
     spikes[[2, 3]] = True
-    np.testing.assert_allclose(inst_rate(spikes, s),
-                               [0, 0, .25, .5, .5, .5, .25, 0, 0, 0, 0, 0])
+    np.testing.assert_allclose(
+        inst_rate(spikes, s), [0, 0, 0.25, 0.5, 0.5, 0.5, 0.25, 0, 0, 0, 0, 0]
+    )
     s2 = OutputSettings(inst_rate_window_ms=4, inst_rate_sigma_ms=1.0)
     win = gaussian(1 + 2 * 4, 1.0)
     win /= win.sum()

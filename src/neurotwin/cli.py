@@ -15,8 +15,12 @@ import numpy as np
 import typer
 import yaml
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Simulate neurons on NEURON, build datasets, train deep-network twins.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Simulate neurons on NEURON, build datasets, train deep-network twins.",
+)
 dataset_app = typer.Typer(no_args_is_help=True, help="Make and inspect datasets.")
 app.add_typer(dataset_app, name="dataset")
 
@@ -62,8 +66,10 @@ def parse_sets(pairs: list[str] | None, what: str = "--set") -> dict[str, Any]:
 
 
 def _logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
 
 
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Cell field override KEY=VALUE.")]
@@ -93,7 +99,9 @@ def simulate(
     inputs: Annotated[Path, typer.Option(help=".npy of (2, S, T) or (B, 2, S, T) weights.")],
     out: Annotated[Path, typer.Option(help="Output .npz.")],
     set_: SetOpt = None,
-    plot: Annotated[Path | None, typer.Option(help="Also draw the (first) simulation here.")] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Also draw the (first) simulation here.")
+    ] = None,
 ) -> None:
     """Simulate a cell under an input array and save its voltages and spikes."""
     import neurotwin
@@ -120,20 +128,25 @@ def simulate(
         "cell_config": np.array(json.dumps(cfg.to_dict())),
     }
     if not isinstance(res, list):
-        arrays = {k: (v[0] if k not in ("spike_times_ms", "cell_config", "spike_counts") else v)
-                  for k, v in arrays.items()}
+        arrays = {
+            k: (v[0] if k not in ("spike_times_ms", "cell_config", "spike_counts") else v)
+            for k, v in arrays.items()
+        }
     _save_npz(out, arrays)
     rates = ", ".join(f"{r.firing_rate_hz:.2f}" for r in batch)
-    typer.echo(f"wrote {out}: {len(batch)} simulation(s) of {batch[0].duration_ms} ms, "
-               f"firing rate(s) {rates} Hz")
+    typer.echo(
+        f"wrote {out}: {len(batch)} simulation(s) of {batch[0].duration_ms} ms, "
+        f"firing rate(s) {rates} Hz"
+    )
     if plot is not None:
         from neurotwin.data.info import _save
         from neurotwin.plots.traces import simulation_figure
 
         x0 = np.asarray(x if not isinstance(res, list) else x[0], dtype=np.float32)
         exc, inh = cfg.unpack_inputs(x0)
-        fig = simulation_figure(exc, inh, batch[0].soma_v, batch[0].spike_times_ms,
-                                batch[0].dend_v, title=cfg.name)
+        fig = simulation_figure(
+            exc, inh, batch[0].soma_v, batch[0].spike_times_ms, batch[0].dend_v, title=cfg.name
+        )
         plot.parent.mkdir(parents=True, exist_ok=True)
         _save(fig, plot)
         typer.echo(f"wrote {plot}")
@@ -148,8 +161,14 @@ def _save_npz(path: Path, arrays: dict[str, Any]) -> None:
 
 
 def build_dataset_config(
-    cell: str, cell_sets: dict[str, Any], inputs: str | None, input_sets: dict[str, Any],
-    counts: dict[str, int], duration_ms: int, seed: int, filter_sets: dict[str, Any],
+    cell: str,
+    cell_sets: dict[str, Any],
+    inputs: str | None,
+    input_sets: dict[str, Any],
+    counts: dict[str, int],
+    duration_ms: int,
+    seed: int,
+    filter_sets: dict[str, Any],
     sims_per_chunk: int = 16,
 ) -> Any:
     from neurotwin.cells import preset
@@ -160,8 +179,15 @@ def build_dataset_config(
     cfg = preset(cell, **cell_sets)
     check_fields(FilterConfig, filter_sets)
     gen = make_inputs(inputs or default_inputs(cfg), **input_sets)
-    return DatasetConfig(cell=cfg, inputs=gen, counts=counts, duration_ms=duration_ms, seed=seed,
-                         sims_per_chunk=sims_per_chunk, filter=FilterConfig(**filter_sets))
+    return DatasetConfig(
+        cell=cfg,
+        inputs=gen,
+        counts=counts,
+        duration_ms=duration_ms,
+        seed=seed,
+        sims_per_chunk=sims_per_chunk,
+        filter=FilterConfig(**filter_sets),
+    )
 
 
 def default_inputs(cell: Any) -> str:
@@ -182,7 +208,9 @@ def dataset_make(
     input_set: Annotated[list[str] | None, typer.Option(help="Generator override K=V.")] = None,
     filter_set: Annotated[list[str] | None, typer.Option(help="Filter override K=V.")] = None,
     seed: int = 0,
-    workers: Annotated[int | None, typer.Option(help="Local processes (default: all cores).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Local processes (default: all cores).")
+    ] = None,
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Simulations per task.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
@@ -193,8 +221,13 @@ def dataset_make(
     from neurotwin.data.generate import make_dataset
 
     config = build_dataset_config(
-        cell, parse_sets(set_), inputs, parse_sets(input_set, "--input-set"),
-        {"train": train, "valid": valid, "test": test}, duration_ms, seed,
+        cell,
+        parse_sets(set_),
+        inputs,
+        parse_sets(input_set, "--input-set"),
+        {"train": train, "valid": valid, "test": test},
+        duration_ms,
+        seed,
         parse_sets(filter_set, "--filter-set"),
     )
     bar: Any = None
@@ -202,13 +235,24 @@ def dataset_make(
     def progress(n: int, total: int) -> None:
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=total, unit="sim", disable=quiet, dynamic_ncols=True,
-                       desc=f"{config.cell.name} → {out}")
+            bar = tqdm(
+                total=total,
+                unit="sim",
+                disable=quiet,
+                dynamic_ncols=True,
+                desc=f"{config.cell.name} → {out}",
+            )
         bar.update(n)
 
     try:
-        report = make_dataset(config, out, workers=workers, scheduler=scheduler,
-                              batch_size=batch_size, progress=progress)
+        report = make_dataset(
+            config,
+            out,
+            workers=workers,
+            scheduler=scheduler,
+            batch_size=batch_size,
+            progress=progress,
+        )
     finally:
         if bar is not None:
             bar.close()
@@ -216,8 +260,10 @@ def dataset_make(
     typer.echo(f"{out}: {report.simulated} simulated now; dropped by the filter: {dropped}")
     for split in ("train", "valid", "test"):
         s = report.summary[split]
-        typer.echo(f"  {split}: {s['done']}/{s['requested']} stored, all-time dropped "
-                   f"{sum(s['dropped'].values())}")
+        typer.echo(
+            f"  {split}: {s['done']}/{s['requested']} stored, all-time dropped "
+            f"{sum(s['dropped'].values())}"
+        )
 
 
 @dataset_app.command("info")
@@ -236,23 +282,36 @@ def dataset_info(
     stats = dataset_stats(store)
     if verify:
         bad = {s: store.verify(s) for s in ("train", "valid", "test")}
-        stats["verify"] = {s: ("ok" if not b else f"{len(b)} corrupt: {b[:10]}")
-                           for s, b in bad.items()}
+        stats["verify"] = {
+            s: ("ok" if not b else f"{len(b)} corrupt: {b[:10]}") for s, b in bad.items()
+        }
     if as_json:
-        typer.echo(json.dumps({"config": store.meta["config"], "versions": store.meta["versions"],
-                               "splits": stats}, indent=2))
+        typer.echo(
+            json.dumps(
+                {
+                    "config": store.meta["config"],
+                    "versions": store.meta["versions"],
+                    "splits": stats,
+                },
+                indent=2,
+            )
+        )
     else:
         cfg = store.config
-        typer.echo(f"{path}: cell {cfg.cell.name}, inputs {cfg.inputs.kind}, "
-                   f"{cfg.duration_ms} ms per simulation, seed {cfg.seed}")
+        typer.echo(
+            f"{path}: cell {cfg.cell.name}, inputs {cfg.inputs.kind}, "
+            f"{cfg.duration_ms} ms per simulation, seed {cfg.seed}"
+        )
         for split, s in stats.items():
             if split == "verify":
                 continue
             line = f"  {split:5s} {s['done']}/{s['requested']} stored"
             if s["done"]:
                 r, v = s["rate_hz"], s["soma_mV"]
-                line += (f"; rate {r['mean']:.2f} Hz (min {r['min']:.2f}, max {r['max']:.2f}); "
-                         f"soma {v['mean']:.1f} ± {v['std']:.1f} mV")
+                line += (
+                    f"; rate {r['mean']:.2f} Hz (min {r['min']:.2f}, max {r['max']:.2f}); "
+                    f"soma {v['mean']:.1f} ± {v['std']:.1f} mV"
+                )
             if s["dropped"]:
                 line += f"; dropped {s['dropped']}"
             typer.echo(line)
@@ -267,7 +326,8 @@ def dataset_info(
 @friendly
 def demo(
     out: Annotated[Path, typer.Option(help="Where the demo writes its data and figures.")] = Path(
-        "results/demo"),
+        "results/demo"
+    ),
     train: int = 16,
     valid: int = 4,
     test: int = 4,
@@ -277,8 +337,15 @@ def demo(
     """The main job at a small scale: datasets for both presets, their statistics and figures."""
     from neurotwin.experiments.demo import run_demo
 
-    report = run_demo(out, train=train, valid=valid, test=test, duration_ms=duration_ms,
-                      workers=workers, echo=typer.echo)
+    report = run_demo(
+        out,
+        train=train,
+        valid=valid,
+        test=test,
+        duration_ms=duration_ms,
+        workers=workers,
+        echo=typer.echo,
+    )
     typer.echo(f"report: {report}")
 
 

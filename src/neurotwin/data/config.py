@@ -11,7 +11,7 @@ from typing import Any
 
 from neurotwin.sim.cells import CellConfig, from_dict
 from neurotwin.sim.cells.base import check_fields, require
-from neurotwin.sim.inputs import make_inputs
+from neurotwin.sim.inputs import InputGenerator, inputs_from_dict
 
 SPLITS = ("train", "valid", "test")
 
@@ -55,7 +55,7 @@ class DatasetConfig:
     """Everything that determines a dataset's contents. Same config → bit-identical arrays."""
 
     cell: CellConfig
-    inputs: Any  # an input generator config (neurotwin.sim.inputs)
+    inputs: InputGenerator
     counts: dict[str, int] = field(default_factory=lambda: {"train": 8, "valid": 2, "test": 2})
     duration_ms: int = 2048
     seed: int = 0
@@ -81,7 +81,7 @@ class DatasetConfig:
     def to_dict(self) -> dict[str, Any]:
         return {
             "cell": self.cell.to_dict(),
-            "inputs": {"kind": self.inputs.kind, **dataclasses.asdict(self.inputs)},
+            "inputs": self.inputs.to_dict(),
             "counts": dict(self.counts),
             "duration_ms": self.duration_ms,
             "seed": self.seed,
@@ -92,13 +92,11 @@ class DatasetConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DatasetConfig:
         d = dict(d)
-        inputs = dict(d.pop("inputs"))
-        kind = inputs.pop("kind")
         filt = d.pop("filter", {})
         check_fields(FilterConfig, filt)
         return cls(
             cell=from_dict(d.pop("cell")),
-            inputs=make_inputs(kind, **_tuples(inputs)),
+            inputs=inputs_from_dict(d.pop("inputs")),
             filter=FilterConfig(**filt),
             **d,
         )
@@ -109,11 +107,6 @@ class DatasetConfig:
         d.pop("counts")
         blob = json.dumps(d, sort_keys=True, default=_json_default).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def _tuples(d: dict[str, Any]) -> dict[str, Any]:
-    """YAML/JSON turn tuples into lists; the frozen generator configs want tuples."""
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
 
 
 def _json_default(o: Any) -> Any:

@@ -55,8 +55,9 @@ def draw_inputs(config: DatasetConfig, split: str, slot: int, attempt: int) -> n
     """The input of draw ``attempt`` of ``slot`` in ``split``: (*input_shape, T) float32."""
     s = SPLITS.index(split)
     chunk = config.inputs.chunk_params(_rng(config, s, 0, slot // config.sims_per_chunk))
-    return config.inputs.sample(config.cell, config.duration_ms, chunk, _rng(config, s, 1, slot,
-                                                                           attempt))
+    return config.inputs.sample(
+        config.cell, config.duration_ms, chunk, _rng(config, s, 1, slot, attempt)
+    )
 
 
 @dataclass
@@ -104,7 +105,9 @@ def run_task(config: DatasetConfig, split: str, slots: list[int]) -> TaskResult:
     return TaskResult(split, list(slots), [accepted[i] for i in slots], dict(dropped))
 
 
-def plan_tasks(store: DatasetStore, workers: int, batch_size: int | None) -> list[tuple[str, list[int]]]:
+def plan_tasks(
+    store: DatasetStore, workers: int, batch_size: int | None
+) -> list[tuple[str, list[int]]]:
     pending = [(split, int(i)) for split in SPLITS for i in store.pending(split)]
     if not pending:
         return []
@@ -113,7 +116,7 @@ def plan_tasks(store: DatasetStore, workers: int, batch_size: int | None) -> lis
     tasks: list[tuple[str, list[int]]] = []
     for split in SPLITS:
         slots = [i for s, i in pending if s == split]
-        tasks += [(split, slots[k:k + batch_size]) for k in range(0, len(slots), batch_size)]
+        tasks += [(split, slots[k : k + batch_size]) for k in range(0, len(slots), batch_size)]
     return tasks
 
 
@@ -139,8 +142,9 @@ class _StopFlag:
             signal.signal(signal.SIGINT, self._old)
 
 
-def _run_local(config: DatasetConfig, tasks: list[tuple[str, list[int]]], workers: int,
-               flag: _StopFlag) -> Iterator[TaskResult]:
+def _run_local(
+    config: DatasetConfig, tasks: list[tuple[str, list[int]]], workers: int, flag: _StopFlag
+) -> Iterator[TaskResult]:
     if workers <= 1:
         for split, slots in tasks:
             if flag.stop:
@@ -148,8 +152,9 @@ def _run_local(config: DatasetConfig, tasks: list[tuple[str, list[int]]], worker
             yield run_task(config, split, slots)
         return
     # spawn: a fresh interpreter per worker, never a fork of a process that holds NEURON state
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                             initializer=_ignore_sigint) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=get_context("spawn"), initializer=_ignore_sigint
+    ) as pool:
         futures: set[Future[TaskResult]] = {pool.submit(run_task, config, s, sl) for s, sl in tasks}
         try:
             while futures:
@@ -163,8 +168,9 @@ def _run_local(config: DatasetConfig, tasks: list[tuple[str, list[int]]], worker
                 fut.cancel()
 
 
-def _run_dask(config: DatasetConfig, tasks: list[tuple[str, list[int]]], scheduler: str,
-              flag: _StopFlag) -> Iterator[TaskResult]:
+def _run_dask(
+    config: DatasetConfig, tasks: list[tuple[str, list[int]]], scheduler: str, flag: _StopFlag
+) -> Iterator[TaskResult]:
     from dask.distributed import Client, as_completed
 
     with Client(scheduler, set_as_default=False) as client:

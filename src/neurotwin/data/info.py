@@ -33,10 +33,18 @@ def dataset_stats(store: DatasetStore) -> dict[str, Any]:
             soma = np.asarray(a["soma_uncapped"][done[:MAX_STAT_SIMS]])
             spikes = np.asarray(a["spikes"][done[:MAX_STAT_SIMS]])
             entry.update(
-                rate_hz={"mean": float(rates.mean()), "min": float(rates.min()),
-                         "max": float(rates.max()), "median": float(np.median(rates))},
-                soma_mV={"mean": float(soma.mean()), "std": float(soma.std()),
-                         "min": float(soma.min()), "max": float(soma.max())},
+                rate_hz={
+                    "mean": float(rates.mean()),
+                    "min": float(rates.min()),
+                    "max": float(rates.max()),
+                    "median": float(np.median(rates)),
+                },
+                soma_mV={
+                    "mean": float(soma.mean()),
+                    "std": float(soma.std()),
+                    "min": float(soma.min()),
+                    "max": float(soma.max()),
+                },
                 spike_bin_fraction=float(spikes.mean()),
             )
         out[split] = entry
@@ -68,8 +76,13 @@ def dataset_figures(store: DatasetStore, out_dir: str | Path, n_samples: int = 3
             exc, inh = cell.unpack_inputs(sample["inputs"].astype(np.float32))
             spike_t = np.flatnonzero(sample["spikes"]).astype(float)
             fig = simulation_figure(
-                exc, inh, sample["soma_uncapped"], spike_t, sample.get("dend"),
-                title=f"{cell.name} — {split} simulation {i}", cap_mV=cell.soma_cap_mV,
+                exc,
+                inh,
+                sample["soma_uncapped"],
+                spike_t,
+                sample.get("dend"),
+                title=f"{cell.name} — {split} simulation {i}",
+                cap_mV=cell.soma_cap_mV,
             )
             written.append(_save(fig, out_dir / f"sample_{k}.png"))
     return written

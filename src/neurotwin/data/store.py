@@ -106,7 +106,7 @@ class SplitArrays:
 
 
 class DatasetStore:
-    """A dataset on disk. Use :meth:`create_or_open` to make one and :func:`open_dataset` to read."""
+    """A dataset on disk: :meth:`create_or_open` makes one, :func:`open_dataset` reads one."""
 
     def __init__(self, path: Path, root: zarr.Group) -> None:
         self.path = path
@@ -203,8 +203,12 @@ class DatasetStore:
                 compressors=[_COMPRESSOR],
                 fill_value=0,
             )
-        for name, dtype in (("done", "bool"), ("attempt", "int32"), ("rate_hz", "float32"),
-                            ("checksum", "uint64")):
+        for name, dtype in (
+            ("done", "bool"),
+            ("attempt", "int32"),
+            ("rate_hz", "float32"),
+            ("checksum", "uint64"),
+        ):
             g.create_array(name, shape=(n,), chunks=(max(n, 1),), dtype=dtype, fill_value=0)
 
     def _grow(self, config: DatasetConfig) -> None:
@@ -222,8 +226,10 @@ class DatasetStore:
                     arr.resize((want, *arr.shape[1:]))
                 arrays.group.attrs.update({"requested": want, "checksum": None})
                 # the 1-D bookkeeping arrays are one chunk: rechunking is not needed to read
-        self.root.attrs["neurotwin"] = {**self.meta, "config": {**self.meta["config"],
-                                                                "counts": dict(config.counts)}}
+        self.root.attrs["neurotwin"] = {
+            **self.meta,
+            "config": {**self.meta["config"], "counts": dict(config.counts)},
+        }
 
     # -- access --------------------------------------------------------------------------
     def split(self, name: str) -> SplitArrays:
@@ -236,8 +242,9 @@ class DatasetStore:
     def pending(self, split: str) -> np.ndarray:
         return np.flatnonzero(~self.split(split).done_mask())
 
-    def write_slots(self, split: str, slots: list[int], samples: list[dict[str, Any]],
-                    dropped: dict[str, int]) -> None:
+    def write_slots(
+        self, split: str, slots: list[int], samples: list[dict[str, Any]], dropped: dict[str, int]
+    ) -> None:
         """Write accepted samples, then mark their slots done (in that order)."""
         arrays = self.split(split)
         attempts = arrays["attempt"][:]
@@ -274,7 +281,8 @@ class DatasetStore:
         arrays = self.split(split)
         sums = arrays["checksum"][:]
         return [
-            int(i) for i in np.flatnonzero(arrays.done_mask())
+            int(i)
+            for i in np.flatnonzero(arrays.done_mask())
             if sample_checksum(self.load(split, int(i))) != int(sums[i])
         ]
 

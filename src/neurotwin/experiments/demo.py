@@ -16,9 +16,17 @@ from neurotwin.data.store import open_dataset
 PRESETS = ("point_ampa", "cable_nmda")
 
 
-def run_demo(out: str | Path, *, train: int = 16, valid: int = 4, test: int = 4,
-             duration_ms: int = 2048, workers: int | None = None, seed: int = 0,
-             echo: Callable[[str], None] = print) -> Path:
+def run_demo(
+    out: str | Path,
+    *,
+    train: int = 16,
+    valid: int = 4,
+    test: int = 4,
+    duration_ms: int = 2048,
+    workers: int | None = None,
+    seed: int = 0,
+    echo: Callable[[str], None] = print,
+) -> Path:
     """Make (or resume) one dataset per preset under ``out/data``, figures under
     ``out/figures/<preset>``, and ``out/REPORT.md``. Returns the report path."""
     from neurotwin.cli import build_dataset_config  # the CLI's option → config mapping
@@ -26,14 +34,23 @@ def run_demo(out: str | Path, *, train: int = 16, valid: int = 4, test: int = 4,
     out = Path(out)
     rows = []
     for name in PRESETS:
-        config = build_dataset_config(name, {}, None, {}, {"train": train, "valid": valid,
-                                      "test": test}, duration_ms, seed, {})
+        config = build_dataset_config(
+            name,
+            {},
+            None,
+            {},
+            {"train": train, "valid": valid, "test": test},
+            duration_ms,
+            seed,
+            {},
+        )
         path = out / "data" / name
         total = sum(config.counts.values())
         with tqdm(total=total, unit="sim", desc=name, dynamic_ncols=True) as bar:
             start = time.perf_counter()
-            report = make_dataset(config, path, workers=workers,
-                                  progress=lambda n, _t, bar=bar: bar.update(n))
+            report = make_dataset(
+                config, path, workers=workers, progress=lambda n, _t, bar=bar: bar.update(n)
+            )
             wall = time.perf_counter() - start
         store = open_dataset(path)
         stats = dataset_stats(store)
@@ -65,10 +82,19 @@ def _markdown(rows: list, out: Path) -> str:
         speed = simulated * config.duration_ms / wall if simulated and wall > 0 else float("nan")
         rate = f"{t['rate_hz']['mean']:.2f}" if t["done"] else "-"
         soma = f"{t['soma_mV']['mean']:.1f} ± {t['soma_mV']['std']:.1f}" if t["done"] else "-"
-        lines.append(f"| {name} | {total} | {config.duration_ms} | {simulated} | {wall:.1f} | "
-                     f"{speed:.0f} | {rate} | {soma} | {dropped} |")
+        lines.append(
+            f"| {name} | {total} | {config.duration_ms} | {simulated} | {wall:.1f} | "
+            f"{speed:.0f} | {rate} | {soma} | {dropped} |"
+        )
     for name, config, _, _, _, figs in rows:
-        lines += ["", f"## {name}", "", "```json", json.dumps(config.cell.to_dict(), indent=1),
-                  "```", ""]
+        lines += [
+            "",
+            f"## {name}",
+            "",
+            "```json",
+            json.dumps(config.cell.to_dict(), indent=1),
+            "```",
+            "",
+        ]
         lines += [f"![{p.stem}]({p.relative_to(out).as_posix()})" for p in figs]
     return "\n".join(lines) + "\n"

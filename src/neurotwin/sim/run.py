@@ -24,7 +24,9 @@ def check_inputs(cell: CellConfig, inputs: np.ndarray) -> tuple[np.ndarray, bool
         raise ValueError(f"inputs must be a numeric array, got dtype {arr.dtype}")
     shape = cell.input_shape
     batched = arr.ndim == len(shape) + 2
-    if not (arr.ndim in (len(shape) + 1, len(shape) + 2) and arr.shape[-1 - len(shape):-1] == shape):
+    if not (
+        arr.ndim in (len(shape) + 1, len(shape) + 2) and arr.shape[-1 - len(shape) : -1] == shape
+    ):
         want = ", ".join(str(s) for s in shape)
         raise ValueError(
             f"inputs must have shape ({want}, T) or (B, {want}, T) for cell {cell.name!r}, "

@@ -6,7 +6,6 @@ compartments, each carrying one excitatory AMPA(+NMDA) and one inhibitory GABA_A
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -66,8 +65,14 @@ class BallAndStickConfig(CellConfig):
     soma_g_pas_S_cm2: float = 3e-5
 
     def validate(self) -> None:
-        for f in ("dend_L_um", "dend_diam_um", "dt_ms", "Ra_ohm_cm", "cm_uF_cm2",
-                  "dend_Rm_ohm_cm2"):
+        for f in (
+            "dend_L_um",
+            "dend_diam_um",
+            "dt_ms",
+            "Ra_ohm_cm",
+            "cm_uF_cm2",
+            "dend_Rm_ohm_cm2",
+        ):
             value = getattr(self, f)
             require(value > 0 and math.isfinite(value), f"{f} must be > 0, got {value}")
         for f in ("ske2_factor", "rho_factor", "g_max_gaba_uS", "soma_g_pas_S_cm2"):

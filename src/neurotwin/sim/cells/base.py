@@ -70,7 +70,8 @@ def check_fields(cls: type, overrides: dict[str, Any]) -> None:
     unknown = sorted(set(overrides) - set(valid))
     if unknown:
         raise ValueError(
-            f"unknown {cls.__name__} field(s) {', '.join(unknown)}; valid fields: {', '.join(valid)}"
+            f"unknown {cls.__name__} field(s) {', '.join(unknown)}; "
+            f"valid fields: {', '.join(valid)}"
         )
 
 
