@@ -112,7 +112,7 @@ def plan_tasks(
     if not pending:
         return []
     if batch_size is None:  # enough tasks to keep every worker busy, batches of at most 16
-        batch_size = max(1, min(16, math.ceil(len(pending) / (4 * workers))))
+        batch_size = max(1, min(16, math.ceil(len(pending) / (2 * workers))))
     tasks: list[tuple[str, list[int]]] = []
     for split in SPLITS:
         slots = [i for s, i in pending if s == split]
