@@ -8,6 +8,7 @@ line and no traceback.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -167,8 +168,9 @@ def test_simulate_lif(tmp_path: Path):
     x = (np.random.default_rng(0).random((100, 300)) < 0.02).astype(np.float32)
     np.save(tmp_path / "in.npy", x)
     result = run("simulate", "--cell", "lif", "--inputs", tmp_path / "in.npy",
-                 "--out", tmp_path / "out.npz")
+                 "--out", tmp_path / "out.npz", "--plot", tmp_path / "fig.png")
     assert result.exit_code == 0, result.output
+    assert (tmp_path / "fig.png").read_bytes().startswith(PNG_MAGIC)
     with np.load(tmp_path / "out.npz") as npz:
         assert npz["soma_v"].shape == (300,)
         assert npz["dend_v"].shape == (0, 300)
@@ -225,8 +227,6 @@ def test_dataset_info_json(cli_dataset: Path):
 
 
 def test_dataset_info_verify_reports_corruption(cli_dataset: Path, tmp_path: Path):
-    import shutil
-
     path = tmp_path / "ds"
     shutil.copytree(cli_dataset, path)
     soma = zarr.open_group(str(path), mode="r+")["valid"]["soma"]

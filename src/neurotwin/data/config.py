@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from neurotwin.sim.cells import CellConfig, from_dict
-from neurotwin.sim.cells.base import check_fields, require
+from neurotwin.sim.cells.base import check_fields, coerce_floats, require
 from neurotwin.sim.inputs import InputGenerator, inputs_from_dict
 
 SPLITS = ("train", "valid", "test")
@@ -28,6 +28,7 @@ class FilterConfig:
     max_attempts: int = 100
 
     def __post_init__(self) -> None:
+        coerce_floats(self)
         require(self.min_rate_hz >= 0, f"min_rate_hz must be >= 0, got {self.min_rate_hz}")
         require(
             self.max_rate_hz > self.min_rate_hz,

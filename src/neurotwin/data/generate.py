@@ -173,7 +173,7 @@ def _run_dask(
 ) -> Iterator[TaskResult]:
     from dask.distributed import Client, as_completed
 
-    with Client(scheduler, set_as_default=False) as client:
+    with Client(scheduler) as client:  # as_completed() needs it as the default client
         futures = [client.submit(run_task, config, s, sl, pure=False) for s, sl in tasks]
         try:
             for fut in as_completed(futures):

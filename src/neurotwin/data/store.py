@@ -214,20 +214,22 @@ class DatasetStore:
             g.create_array(name, shape=(n,), chunks=(max(n, 1),), dtype=dtype, fill_value=0)
 
     def _grow(self, config: DatasetConfig) -> None:
+        sizes = {split: self.split(split).size for split in SPLITS}
+        for split in SPLITS:  # refuse before touching anything
+            want = config.counts.get(split, 0)
+            if want < sizes[split]:
+                raise StoreError(
+                    f"{self.path} already holds {sizes[split]} {split} slots, more than the "
+                    f"{want} requested; ask for at least {sizes[split]} or use another folder"
+                )
         for split in SPLITS:
             want = config.counts.get(split, 0)
-            arrays = self.split(split)
-            if want < arrays.size:
-                raise StoreError(
-                    f"{self.path} already holds {arrays.size} {split} slots, more than the "
-                    f"{want} requested; ask for at least {arrays.size} or use another folder"
-                )
-            if want > arrays.size:
+            if want > sizes[split]:
+                arrays = self.split(split)
                 for name in arrays.group.array_keys():
                     arr = arrays[name]
                     arr.resize((want, *arr.shape[1:]))
                 arrays.group.attrs.update({"requested": want, "checksum": None})
-                # the 1-D bookkeeping arrays are one chunk: rechunking is not needed to read
         self.root.attrs["neurotwin"] = {
             **self.meta,
             "config": {**self.meta["config"], "counts": dict(config.counts)},

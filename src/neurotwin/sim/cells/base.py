@@ -22,6 +22,7 @@ class CellConfig(OutputSettings):
     name: str = "cell"
 
     def __post_init__(self) -> None:
+        coerce_floats(self)
         self._validate_outputs()
         self.validate()
 
@@ -73,6 +74,15 @@ def check_fields(cls: type, overrides: dict[str, Any]) -> None:
             f"unknown {cls.__name__} field(s) {', '.join(unknown)}; "
             f"valid fields: {', '.join(valid)}"
         )
+
+
+def coerce_floats(obj: Any) -> None:
+    """Store integers given for float fields as floats (``--set dend_L_um=128`` → 128.0), so
+    equal configs serialise, and hash, identically."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if f.type in ("float", float) and isinstance(value, int) and not isinstance(value, bool):
+            object.__setattr__(obj, f.name, float(value))
 
 
 def require(cond: bool, message: str) -> None:
