@@ -83,14 +83,18 @@ def detect_spikes(
     return times[keep], spikes
 
 
+def _causal_window_sum(x: np.ndarray, w: int) -> np.ndarray:
+    """Sum of x over bins k-w+1..k along the last axis (fewer bins at the start)."""
+    c = np.cumsum(x.astype(np.float64), axis=-1)
+    out = c.copy()
+    out[..., w:] -= c[..., :-w]
+    return out
+
+
 def near_spike(spikes: np.ndarray, soma_v: np.ndarray, settings: OutputSettings) -> np.ndarray:
     """True where a spike lies in the causal window of bins k-w+1..k, or the uncapped soma
     exceeds ``soma_cap - margin``. Works on (..., T) arrays."""
-    w = settings.near_spike_window_ms
-    c = np.cumsum(spikes.astype(np.int32), axis=-1)
-    shifted = np.zeros_like(c)
-    shifted[..., w:] = c[..., :-w] if w < c.shape[-1] else 0
-    in_window = (c - shifted) > 0
+    in_window = _causal_window_sum(spikes, settings.near_spike_window_ms) > 0
     return in_window | (soma_v > settings.soma_cap_mV - settings.near_spike_margin_mV)
 
 
@@ -99,11 +103,7 @@ def inst_rate(spikes: np.ndarray, settings: OutputSettings) -> np.ndarray:
     then a centred Gaussian smoothing of s.d. ``inst_rate_sigma_ms`` (length 1 + 2*int(4 s.d.),
     normalised to sum 1). Works on (..., T) arrays."""
     w = settings.inst_rate_window_ms
-    x = spikes.astype(np.float64)
-    c = np.cumsum(x, axis=-1)
-    shifted = np.zeros_like(c)
-    shifted[..., w:] = c[..., :-w] if w < c.shape[-1] else 0
-    rate = (c - shifted) / w
+    rate = _causal_window_sum(spikes, w) / w
     sigma = settings.inst_rate_sigma_ms
     if sigma > 0:
         win = gaussian(1 + 2 * int(4 * sigma), sigma)
