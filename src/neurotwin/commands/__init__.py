@@ -1,0 +1,1 @@
+"""CLI command groups, registered by neurotwin.cli (kept apart so each stays small)."""

@@ -1,0 +1,1 @@
+"""Deep-network twins: pure nn.Modules and their registry (no training code)."""

@@ -1,0 +1,144 @@
+"""The one model contract every twin follows.
+
+A twin maps a neuron's synaptic input ``(B, C_in, T)`` — or ``(B, 2, S, T)``, flattened to
+``(B, 2·S, T)`` — to named heads ``(B, C_k, T)`` at 1 ms resolution:
+
+=============  =====  ==========================================================
+head           C_k    meaning of ``forward`` output (learning units)
+=============  =====  ==========================================================
+``spike``      1      logit of a spike in the bin
+``soma``       1      scaled soma voltage  (clamp(V, lo, hi) + offset) / scale
+``near_spike`` 1      logit of the near-spike target
+``inst_rate``  1      scaled instantaneous rate  rate_per_ms * inst_rate_scale
+``dend``       S      scaled dendritic voltages, same transform as soma
+=============  =====  ==========================================================
+
+Every twin is causal (output at t sees only inputs at times <= t), reports ``num_params`` and
+``receptive_field_ms``, has a frozen config dataclass (``TwinConfig`` subclass), and stores its
+:class:`Scaling` so that :meth:`Twin.predict` returns probabilities and millivolts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+HEADS: tuple[str, ...] = ("spike", "soma", "near_spike", "inst_rate", "dend")
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """Input and target scaling stored in every model (and its checkpoint)."""
+
+    input_scale: float = 0.1  # inputs ÷ 10
+    soma_clamp_mV: tuple[float, float] = (-90.0, -57.0)
+    v_offset_mV: float = 85.0  # scaled V = (clamp(V) + offset) / scale
+    v_scale_mV: float = 11.5
+    dend_clamp_mV: tuple[float, float] = (-90.0, 0.0)
+    inst_rate_scale: float = 20.0  # spikes/ms × 20 ≈ O(1)
+
+    def scale_voltage(self, v: Tensor, clamp: tuple[float, float]) -> Tensor:
+        return (v.clamp(*clamp) + self.v_offset_mV) / self.v_scale_mV
+
+    def unscale_voltage(self, y: Tensor) -> Tensor:
+        return y * self.v_scale_mV - self.v_offset_mV
+
+    def scale_targets(self, targets: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Raw dataset targets (mV, spikes/ms, bools) → learning units of each head."""
+        out: dict[str, Tensor] = {}
+        for name, t in targets.items():
+            if name == "soma":
+                out[name] = self.scale_voltage(t.float(), self.soma_clamp_mV)
+            elif name == "dend":
+                out[name] = self.scale_voltage(t.float(), self.dend_clamp_mV)
+            elif name == "inst_rate":
+                out[name] = t.float() * self.inst_rate_scale
+            else:
+                out[name] = t.float()
+        return out
+
+
+@dataclass(frozen=True)
+class TwinConfig:
+    """Base of every twin's config. ``in_channels`` = 2·S for a ball-and-stick with S segments
+    (100 for the LIF cell); ``num_dend`` = S (0: no dend head)."""
+
+    in_channels: int = 16
+    num_dend: int = 8
+    heads: tuple[str, ...] = HEADS
+    scaling: Scaling = field(default_factory=Scaling)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.heads) - set(HEADS)
+        if unknown:
+            raise ValueError(f"unknown head(s) {sorted(unknown)}; valid heads: {', '.join(HEADS)}")
+        if not self.heads:
+            raise ValueError("a twin needs at least one head")
+        if self.in_channels < 1:
+            raise ValueError(f"in_channels must be >= 1, got {self.in_channels}")
+        if "dend" in self.heads and self.num_dend < 1:
+            raise ValueError("the dend head needs num_dend >= 1 (a cell with dendrites)")
+
+    def head_channels(self) -> dict[str, int]:
+        return {h: (self.num_dend if h == "dend" else 1) for h in self.heads}
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class Twin(nn.Module):
+    """Base class of every twin. Subclasses set ``config_class`` and implement ``_forward`` on
+    scaled inputs ``(B, C_in, T)`` returning the heads, and ``receptive_field_ms``."""
+
+    config_class: ClassVar[type[TwinConfig]] = TwinConfig
+
+    def __init__(self, config: TwinConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.scaling = config.scaling
+
+    # -- the contract ----------------------------------------------------------------------
+    @property
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    @property
+    def receptive_field_ms(self) -> int | float:
+        """Bins of input that can influence one output bin (``inf`` for recurrent twins)."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        """``x``: raw inputs (B, C_in, T) or (B, 2, S, T) of event weights. Returns heads in
+        learning units, each (B, C_k, T)."""
+        if x.dim() == 4:
+            x = x.flatten(1, 2)  # (B, 2, S, T) → (B, 2·S, T)
+        if x.dim() != 3 or x.shape[1] != self.config.in_channels:
+            raise ValueError(
+                f"expected inputs (B, {self.config.in_channels}, T), got {tuple(x.shape)}"
+            )
+        return self._forward(x.float() * self.scaling.input_scale)
+
+    def _forward(self, x: Tensor) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def predict(self, x: Tensor) -> dict[str, Tensor]:
+        """Heads in physical units: probabilities for spike/near_spike, mV for soma/dend,
+        spikes/ms for inst_rate."""
+        out = self(x)
+        s = self.scaling
+        phys: dict[str, Tensor] = {}
+        for name, y in out.items():
+            if name in ("spike", "near_spike"):
+                phys[name] = torch.sigmoid(y)
+            elif name in ("soma", "dend"):
+                phys[name] = s.unscale_voltage(y)
+            elif name == "inst_rate":
+                phys[name] = y / s.inst_rate_scale
+            else:  # pragma: no cover - HEADS is closed
+                phys[name] = y
+        return phys
