@@ -1,22 +1,31 @@
 """Simulation speed, measured side by side in one run (a benchmark, not a test).
 
-For each preset, the same input arrays are simulated these ways:
-  naive        one NEURON cell per simulation, one NetStim + NetCon per input event (spec 5.6),
-               continuerun; timed on --n-naive simulations and scaled to --n
-  simulate     neurotwin.simulate on one core: event queues, all cells in one NEURON model
-  simulate-Np  the same split over N independent processes: the machine's parallel ceiling
-  dataset-Nw   `dataset make` with N workers (filter off, writes the Zarr store)
-The figure printed is simulated milliseconds per wall-clock second, with ratios to the naive
-baseline. The naive and simulate outputs are checked to be identical.
+For each preset the same tutorial inputs (2048 ms each) are simulated these ways, and the figure
+printed is simulated milliseconds per wall-clock second, with ratios:
+  naive           one NEURON cell per simulation, one NetStim + NetCon per input event (spec
+                  5.6), continuerun; timed on --n-naive simulations
+  neuron          neurotwin.simulate(backend="neuron"): event queues, all cells in one NEURON
+                  model, one core
+  neuron-Np       the same split over N processes: the NEURON backend on all cores
+  batched-bB      neurotwin.simulate(backend="batched") in batches of b simulations, all cores
+                  (numba threads)
+  dataset-Nw      `dataset make` with N workers and the default backend (writes the store)
+The naive, neuron and batched outputs are checked to be identical. Also printed: the batched
+kernel's JIT warm-up (compiling into an empty cache, and loading from the cache) and its memory
+per cell.
 
-    python benchmarks/simulate.py [--n 128] [--n-naive 8] [--duration-ms 2048] [--workers 2]
+    python benchmarks/simulate.py [--n 256] [--n-neuron 32] [--n-naive 8] [--workers 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
 import tempfile
 import time
+import tracemalloc
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
@@ -28,6 +37,8 @@ from neurotwin.data.config import DatasetConfig, FilterConfig
 from neurotwin.data.generate import default_workers, draw_inputs, make_dataset
 from neurotwin.sim.cells.ball_and_stick import BallAndStickModel
 from neurotwin.sim.inputs import make_inputs
+
+DURATION_MS = 2048
 
 
 def naive(cell, inputs: np.ndarray) -> list[np.ndarray]:
@@ -49,73 +60,129 @@ def naive(cell, inputs: np.ndarray) -> list[np.ndarray]:
     return out
 
 
-def spike_counts(cell, inputs: np.ndarray) -> list[int]:
+def spike_counts(cell, inputs: np.ndarray, backend: str) -> list[int]:
     """neurotwin.simulate in a worker process; returns little, so pickling costs nothing."""
-    return [len(r.spike_times_ms) for r in neurotwin.simulate(cell, inputs)]
+    return [len(r.spike_times_ms) for r in neurotwin.simulate(cell, inputs, backend=backend)]
 
 
-def simulate_in_processes(cell, x: np.ndarray, workers: int) -> float:
-    """Wall time of ``workers`` independent processes each simulating a share of ``x``: the
-    machine's own parallel ceiling, with no dataset machinery."""
+def in_processes(cell, x: np.ndarray, workers: int, backend: str) -> float:
     start = time.perf_counter()
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        list(pool.map(spike_counts, [cell] * workers, np.array_split(x, workers)))
+        parts = np.array_split(x, workers)
+        list(pool.map(spike_counts, [cell] * workers, parts, [backend] * workers))
     return time.perf_counter() - start
+
+
+def timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - start
+
+
+def jit_warmup_s() -> tuple[float, float]:
+    """Seconds for the first batched call in a fresh process: with an empty numba cache
+    (compilation) and with the cache filled (loading)."""
+    code = (
+        "import time, numpy as np, neurotwin; from neurotwin.cells import preset; "
+        "t = time.perf_counter(); "
+        "neurotwin.simulate(preset('cable_nmda'), np.zeros((2, 8, 5)), backend='batched'); "
+        "print(time.perf_counter() - t)"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "NUMBA_CACHE_DIR": tmp}
+        run = [sys.executable, "-c", code]
+        cold = float(
+            subprocess.run(run, env=env, capture_output=True, text=True, check=True).stdout.split()[
+                -1
+            ]
+        )
+        warm = float(
+            subprocess.run(run, env=env, capture_output=True, text=True, check=True).stdout.split()[
+                -1
+            ]
+        )
+    return cold, warm
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=128, help="simulations for neurotwin's methods")
-    ap.add_argument("--n-naive", type=int, default=8, help="simulations for the slow baseline")
-    ap.add_argument("--duration-ms", type=int, default=2048)
+    ap.add_argument("--n", type=int, default=256, help="simulations for the batched backend")
+    ap.add_argument("--n-neuron", type=int, default=32, help="simulations for the NEURON backend")
+    ap.add_argument("--n-naive", type=int, default=8, help="simulations for the naive baseline")
     ap.add_argument("--workers", type=int, default=default_workers())
     args = ap.parse_args()
-    n, t_ms, n_naive = args.n, args.duration_ms, min(args.n_naive, args.n)
+    w = args.workers
+    cold, warm = jit_warmup_s()
     print(
-        f"{n} simulations of {t_ms} ms per preset ({n_naive} for the naive baseline); "
-        f"dataset on {args.workers} workers"
+        f"batched JIT warm-up: {cold:.1f} s compiling into an empty cache, {warm:.2f} s "
+        "loading from the cache"
     )
-    print(f"{'preset':12s} {'method':10s} {'wall s':>8s} {'sim ms/s':>10s} {'× naive':>8s}")
+    print(
+        f"{'preset':11s} {'method':12s} {'sims':>5s} {'wall s':>8s} {'sim ms/s':>10s} "
+        f"{'× naive':>8s} {'× neuron-' + str(w) + 'p':>12s}"
+    )
     for name in ("point_ampa", "cable_nmda"):
         cell = preset(name)
+        n = max(args.n, args.n_neuron)
         config = DatasetConfig(
             cell=cell,
             inputs=make_inputs("tutorial"),
-            counts={"train": n, "valid": 0, "test": 0},
-            duration_ms=t_ms,
+            counts={"train": args.n_neuron, "valid": 0, "test": 0},
+            duration_ms=DURATION_MS,
             filter=FilterConfig(min_rate_hz=0.0, max_rate_hz=1e9, max_depolarized_fraction=1.0),
         )
         x = np.stack([draw_inputs(config, "train", i, 0) for i in range(n)])
-        neurotwin.simulate(cell, x[:1, ..., :10])  # compile/load mechanisms outside the timing
+        neurotwin.simulate(cell, x[:1, ..., :10], backend="neuron")  # load mechanisms
+        neurotwin.simulate(cell, x[:1, ..., :10], backend="batched")  # load the kernel
 
-        start = time.perf_counter()
-        ref = naive(cell, x[:n_naive])
-        t_naive = (time.perf_counter() - start) * n / n_naive  # scaled to n simulations
+        rows: list[tuple[str, int, float]] = []
+        ref, t = timed(naive, cell, x[: args.n_naive])
+        rows.append(("naive", args.n_naive, t))
+        x_n = x[: args.n_neuron]
+        res_neuron, t = timed(neurotwin.simulate, cell, x_n, backend="neuron", keep_hr=True)
+        rows.append(("neuron", args.n_neuron, t))
+        rows.append((f"neuron-{w}p", args.n_neuron, in_processes(cell, x_n, w, "neuron")))
+        for b in (1, 16, 256):
+            m = min(args.n, 16) if b == 1 else args.n
+            start = time.perf_counter()
+            res_batched = []
+            for k in range(0, m, b):
+                res_batched += neurotwin.simulate(cell, x[k : k + b], backend="batched")
+            rows.append((f"batched-b{b}", m, time.perf_counter() - start))
+        with tempfile.TemporaryDirectory() as tmp:
+            _, t = timed(make_dataset, config, f"{tmp}/ds", workers=w)
+        rows.append((f"dataset-{w}w", args.n_neuron, t))
 
-        start = time.perf_counter()
-        res = neurotwin.simulate(cell, x, keep_hr=True)
-        t_sim = time.perf_counter() - start
-        identical = all(
+        rates = {method: sims * DURATION_MS / wall for method, sims, wall in rows}
+        for method, sims, wall in rows:
+            r = rates[method]
+            print(
+                f"{name:11s} {method:12s} {sims:5d} {wall:8.2f} {r:10.0f} "
+                f"{r / rates['naive']:8.2f} {r / rates[f'neuron-{w}p']:12.2f}"
+            )
+        same_naive = all(
             np.array_equal(r.soma_v_hr, v.astype(np.float32))
-            for r, v in zip(res[:n_naive], ref, strict=True)
+            for r, v in zip(res_neuron, ref, strict=False)
         )
-
-        t_data = {}
-        for workers in sorted({1, args.workers}):
-            with tempfile.TemporaryDirectory() as tmp:
-                start = time.perf_counter()
-                make_dataset(config, f"{tmp}/ds", workers=workers)
-                t_data[workers] = time.perf_counter() - start
-
-        total = n * t_ms
-        t_procs = simulate_in_processes(cell, x, args.workers)
-        rows = [("naive", t_naive), ("simulate", t_sim), (f"simulate-{args.workers}p", t_procs)]
-        rows += [(f"dataset-{w}w", t) for w, t in t_data.items()]
-        for method, wall in rows:
-            print(f"{name:12s} {method:10s} {wall:8.2f} {total / wall:10.0f} {t_naive / wall:8.2f}")
+        worst = max(
+            float(np.abs(a.soma_v - b.soma_v).max())
+            for a, b in zip(res_batched, res_neuron, strict=False)
+        )
+        same_spikes = all(
+            np.array_equal(a.spikes, b.spikes)
+            for a, b in zip(res_batched, res_neuron, strict=False)
+        )
         print(
-            f"{name:12s} outputs identical to naive: {identical}; dataset on {args.workers} "
-            f"workers vs simulate on 1 core: {t_sim / t_data[args.workers]:.2f}×"
+            f"{name:11s} naive == neuron: {same_naive}; batched vs neuron: max |dV| "
+            f"{worst:.2g} mV, identical spike bins: {same_spikes}"
+        )
+        tracemalloc.start()
+        neurotwin.simulate(cell, x[:256], backend="batched")
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        print(
+            f"{name:11s} batched memory: {peak / min(256, len(x)) / 1024:.0f} KiB per cell "
+            f"of {DURATION_MS} ms (inputs, outputs and state; peak of a 256-cell batch)"
         )
 
 

@@ -43,10 +43,12 @@ def reference() -> dict[str, np.ndarray]:
         return {k: d[k] for k in d.files}
 
 
-def compare_to_reference(ref: dict[str, np.ndarray], variant: str, cell) -> dict[str, float]:
+def compare_to_reference(
+    ref: dict[str, np.ndarray], variant: str, cell, backend: str = "neuron"
+) -> dict[str, float]:
     """Worst spike-time error (inf if the counts differ), worst subthreshold soma RMSE (samples
     more than 5 ms away from any reference spike) and worst dendrite deviation."""
-    results = neurotwin.simulate(cell, ref["inputs"])
+    results = neurotwin.simulate(cell, ref["inputs"], backend=backend)
     counts = ref[f"{variant}/spike_counts"]
     ref_times = np.split(ref[f"{variant}/spike_times_ms"], np.cumsum(counts)[:-1])
     worst = {"spike_ms": 0.0, "rmse_mV": 0.0, "dend_mV": 0.0}
@@ -72,10 +74,11 @@ def compare_to_reference(ref: dict[str, np.ndarray], variant: str, cell) -> dict
     return worst
 
 
+@pytest.mark.parametrize("backend", ["neuron", "batched"])
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_matches_reference(reference, variant):
+def test_matches_reference(reference, variant, backend):
     name, overrides = VARIANTS[variant]
-    worst = compare_to_reference(reference, variant, preset(name, **overrides))
+    worst = compare_to_reference(reference, variant, preset(name, **overrides), backend)
     assert worst["spike_ms"] <= SPIKE_TOL_MS, worst
     assert worst["rmse_mV"] <= RMSE_TOL_MV, worst
     # float16 resolution of the stored dendrites is 1/32 mV near -60 mV, 1/16 above 64 mV
@@ -187,9 +190,9 @@ def test_event_queue_equals_one_netstim_per_event():
 def test_batch_equals_one_by_one():
     cell = preset("point_ampa")
     x = _random_inputs(cell, 3, 250, seed=2)
-    batch = neurotwin.simulate(cell, x)
+    batch = neurotwin.simulate(cell, x, backend="neuron")
     for k in range(3):
-        single = neurotwin.simulate(cell, x[k])
+        single = neurotwin.simulate(cell, x[k], backend="neuron")
         np.testing.assert_array_equal(single.soma_v, batch[k].soma_v)
         np.testing.assert_array_equal(single.dend_v, batch[k].dend_v)
         np.testing.assert_array_equal(single.spike_times_ms, batch[k].spike_times_ms)
@@ -198,7 +201,7 @@ def test_batch_equals_one_by_one():
 def test_result_shapes_and_sampling():
     cell = preset("point_ampa", num_segments=4)
     x = _random_inputs(cell, 1, 120, seed=3)[0]
-    res = neurotwin.simulate(cell, x, keep_hr=True)
+    res = neurotwin.simulate(cell, x, keep_hr=True, backend="neuron")
     assert res.soma_v.shape == (120,)
     assert res.dend_v.shape == (4, 120)
     assert res.spikes.shape == (120,) and res.spikes.dtype == bool

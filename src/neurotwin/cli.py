@@ -213,6 +213,7 @@ def dataset_make(
     ] = None,
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Simulations per task.")] = None,
+    backend: Annotated[str, typer.Option(help="auto | batched | neuron (same arrays).")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Make (or resume) a dataset: simulate, filter, store. Rerun the same command to resume."""
@@ -252,6 +253,7 @@ def dataset_make(
             scheduler=scheduler,
             batch_size=batch_size,
             progress=progress,
+            backend=backend,
         )
     finally:
         if bar is not None:

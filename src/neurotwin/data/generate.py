@@ -68,7 +68,9 @@ class TaskResult:
     dropped: dict[str, int] = field(default_factory=dict)
 
 
-def run_task(config: DatasetConfig, split: str, slots: list[int]) -> TaskResult:
+def run_task(
+    config: DatasetConfig, split: str, slots: list[int], backend: str = "auto"
+) -> TaskResult:
     """Fill ``slots``: simulate a draw for every slot at once, redraw the rejected ones."""
     attempt = dict.fromkeys(slots, 0)
     accepted: dict[int, dict[str, Any]] = {}
@@ -78,7 +80,7 @@ def run_task(config: DatasetConfig, split: str, slots: list[int]) -> TaskResult:
     while attempt:
         todo = sorted(attempt)
         inputs = np.stack([draw_inputs(config, split, i, attempt[i]) for i in todo])
-        results = simulate(cell, inputs)
+        results = simulate(cell, inputs, backend=backend)
         assert isinstance(results, list)
         for i, x, res in zip(todo, inputs, results, strict=True):
             depolarized = float(np.mean(res.soma_v > filt.depolarized_mV))
@@ -143,19 +145,25 @@ class _StopFlag:
 
 
 def _run_local(
-    config: DatasetConfig, tasks: list[tuple[str, list[int]]], workers: int, flag: _StopFlag
+    config: DatasetConfig,
+    tasks: list[tuple[str, list[int]]],
+    workers: int,
+    flag: _StopFlag,
+    backend: str,
 ) -> Iterator[TaskResult]:
     if workers <= 1:
         for split, slots in tasks:
             if flag.stop:
                 return
-            yield run_task(config, split, slots)
+            yield run_task(config, split, slots, backend)
         return
     # spawn: a fresh interpreter per worker, never a fork of a process that holds NEURON state
     with ProcessPoolExecutor(
-        max_workers=workers, mp_context=get_context("spawn"), initializer=_ignore_sigint
+        max_workers=workers, mp_context=get_context("spawn"), initializer=_init_worker
     ) as pool:
-        futures: set[Future[TaskResult]] = {pool.submit(run_task, config, s, sl) for s, sl in tasks}
+        futures: set[Future[TaskResult]] = {
+            pool.submit(run_task, config, s, sl, backend) for s, sl in tasks
+        }
         try:
             while futures:
                 done, futures = wait(futures, return_when=FIRST_COMPLETED)
@@ -169,12 +177,16 @@ def _run_local(
 
 
 def _run_dask(
-    config: DatasetConfig, tasks: list[tuple[str, list[int]]], scheduler: str, flag: _StopFlag
+    config: DatasetConfig,
+    tasks: list[tuple[str, list[int]]],
+    scheduler: str,
+    flag: _StopFlag,
+    backend: str,
 ) -> Iterator[TaskResult]:
     from dask.distributed import Client, as_completed
 
     with Client(scheduler) as client:  # as_completed() needs it as the default client
-        futures = [client.submit(run_task, config, s, sl, pure=False) for s, sl in tasks]
+        futures = [client.submit(run_task, config, s, sl, backend, pure=False) for s, sl in tasks]
         try:
             for fut in as_completed(futures):
                 yield fut.result()
@@ -184,8 +196,11 @@ def _run_dask(
             client.cancel(futures)
 
 
-def _ignore_sigint() -> None:
+def _init_worker() -> None:
+    """Pool workers ignore Ctrl-C (the parent stops them) and run single-threaded kernels: the
+    pool already has one process per core."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ["NUMBA_NUM_THREADS"] = "1"
 
 
 @dataclass
@@ -204,12 +219,19 @@ def make_dataset(
     scheduler: str | None = None,
     batch_size: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    backend: str = "auto",
 ) -> MakeReport:
     """Create or resume the dataset at ``path``.
 
     ``progress(n_new, total)`` is called with the number of slots just stored and the total
     pending at start. Raises :class:`Interrupted` after a Ctrl-C (the store stays consistent).
+    ``backend`` is the simulation backend (see :func:`neurotwin.simulate`); backends give
+    identical arrays, so it is not part of the dataset's config.
     """
+    from neurotwin.sim.run import BACKENDS
+
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
     store = DatasetStore.create_or_open(path, config)
     workers = workers or default_workers()
     tasks = plan_tasks(store, workers, batch_size)
@@ -218,9 +240,9 @@ def make_dataset(
     simulated = 0
     with _StopFlag() as flag:
         results = (
-            _run_dask(config, tasks, scheduler, flag)
+            _run_dask(config, tasks, scheduler, flag, backend)
             if scheduler
-            else _run_local(config, tasks, workers, flag)
+            else _run_local(config, tasks, workers, flag, backend)
         )
         for res in results:
             store.write_slots(res.split, res.slots, res.samples, res.dropped)

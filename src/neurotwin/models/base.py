@@ -22,12 +22,21 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
+if TYPE_CHECKING:
+    from neurotwin.models.streaming import Streamer
+
 HEADS: tuple[str, ...] = ("spike", "soma", "near_spike", "inst_rate", "dend")
+
+
+def require(ok: bool, field_name: str, value: Any, rule: str) -> None:
+    """Config validation: ``ValueError("<field> must be <rule>, got <value>")`` unless ``ok``."""
+    if not ok:
+        raise ValueError(f"{field_name} must be {rule}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -90,11 +99,21 @@ class TwinConfig:
         return dataclasses.asdict(self)
 
 
+def plain(value: Any) -> Any:
+    """Tuples → lists, recursively: the JSON form of a config dict (``spec()["config"]``)."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
 class Twin(nn.Module):
     """Base class of every twin. Subclasses set ``config_class`` and implement ``_forward`` on
     scaled inputs ``(B, C_in, T)`` returning the heads, and ``receptive_field_ms``."""
 
     config_class: ClassVar[type[TwinConfig]] = TwinConfig
+    name: ClassVar[str] = ""  # the registry name (``neurotwin.models.build(name)``)
 
     def __init__(self, config: TwinConfig) -> None:
         super().__init__()
@@ -124,6 +143,27 @@ class Twin(nn.Module):
 
     def _forward(self, x: Tensor) -> dict[str, Tensor]:
         raise NotImplementedError
+
+    # -- serialisation and streaming -------------------------------------------------------
+    def spec(self) -> dict[str, Any]:
+        """``{"name": registry name, "config": JSON-able config}``; ``neurotwin.models.from_spec``
+        rebuilds an identical (untrained) twin, so a checkpoint is spec + state_dict."""
+        return {"name": self.name, "config": plain(self.config.to_dict())}
+
+    def stream(self, batch_size: int = 1) -> Streamer:
+        """A stateful step-by-step runner: ``stream(B).step(x_t)`` with ``x_t`` (B, C_in) gives
+        ``{head: (B, C_k)}``, equal to ``forward`` on the whole sequence (see streaming.py)."""
+        from neurotwin.models.streaming import Streamer
+
+        return Streamer(self, batch_size)
+
+    def _stream_state(self, batch_size: int) -> Any:
+        """Fresh streaming state (all history zero) for ``batch_size`` sequences."""
+        raise NotImplementedError(f"{type(self).__name__} does not support streaming")
+
+    def _stream_step(self, x: Tensor, state: Any) -> dict[str, Tensor]:
+        """One frame of *scaled* input (B, C_in) → heads (B, C_k); updates ``state`` in place."""
+        raise NotImplementedError(f"{type(self).__name__} does not support streaming")
 
     @torch.no_grad()
     def predict(self, x: Tensor) -> dict[str, Tensor]:

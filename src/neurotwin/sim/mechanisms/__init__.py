@@ -26,12 +26,9 @@ _loaded: Path | None = None
 
 
 def cache_root() -> Path:
-    env = os.environ.get("NEUROTWIN_CACHE")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "neurotwin"
+    from neurotwin.sim import _cache_dir
+
+    return Path(_cache_dir())
 
 
 def sources() -> list[Path]:
