@@ -6,6 +6,10 @@ bins, for the four reference variants and for 64 segments; a perturbed density m
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -103,3 +107,33 @@ def test_lif_batched_backend_is_the_numpy_cell():
     b = neurotwin.simulate(cell, x, backend="neuron")
     for ra, rb in zip(a, b, strict=True):
         np.testing.assert_array_equal(ra.soma_v, rb.soma_v)
+
+
+CUDA_CHECK = """
+import numpy as np
+from neurotwin.cells import preset
+from neurotwin.sim.batched import simulate_batched
+cell = preset("point_ampa", num_segments=2)
+x = np.zeros((2, 2, 2, 40))
+x[:, 0, :, 1:4] = 6.0  # a strong burst: the first cell spikes
+x[1, 1, :, 2] = 6.0  # the second also gets inhibition
+gpu = simulate_batched(cell, x, keep_hr=True, device="cuda")
+cpu = simulate_batched(cell, x, keep_hr=True, device="cpu")
+print(max(float(np.abs(a.soma_v_hr - b.soma_v_hr).max()) for a, b in zip(gpu, cpu, strict=True)))
+print(sum(len(r.spike_times_ms) for r in cpu), all(
+    np.array_equal(a.spike_times_ms, b.spike_times_ms) for a, b in zip(gpu, cpu, strict=True)))
+"""
+
+
+@pytest.mark.slow
+def test_cuda_kernel_equals_cpu_kernel_in_the_simulator():
+    """The GPU path is the same source compiled for CUDA; numba's CUDA simulator runs it here."""
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", CUDA_CHECK], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    diff, spikes = out.stdout.split("\n")[:2]
+    assert float(diff) == 0.0
+    n_spikes, same = spikes.split()
+    assert int(n_spikes) >= 1 and same == "True"

@@ -18,6 +18,7 @@ carry its own parameters (one row of the parameter matrix per cell).
 from __future__ import annotations
 
 import math
+import types
 from collections.abc import Sequence
 
 import numba
@@ -137,30 +138,55 @@ def _syn_current(v, a_ampa, b_ampa, a_nmda, b_nmda, a_gaba, b_gaba, p):  # noqa:
     return exc, inh
 
 
+@numba.njit(cache=True, inline="always")
+def _chan(gate, e, vs, vp):  # noqa: ANN001, ANN202
+    """One ohmic channel: (finite-difference slope, current) at vs, NEURON's way."""
+    i0 = gate * (vs - e)
+    return (gate * (vp - e) - i0) / 0.001, i0
+
+
 @numba.njit(cache=True)
-def _run_cell(p, exc, inh, duration, spm, threshold, soma_out, dend_out, hr_out, keep_hr, peaks):  # noqa: ANN001, ANN202
-    """Integrate one cell for duration·spm steps; returns the number of spike peaks found."""
+def _run_cell(
+    p, exc, inh, duration, spm, threshold, soma_out, dend_out, hr_out, keep_hr, peaks, work
+):  # noqa: ANN001, ANN202
+    """Integrate one cell for duration·spm steps; returns the number of spike peaks found.
+
+    ``work`` is scratch of shape (>= 12, >= S + 1): the caller allocates it, so the same source
+    runs as a CPU function and as a CUDA device function (with a thread-local array).
+    """
     n = exc.shape[0]
     nodes = n + 1
     dt = p[P_DT]
-    v = np.full(nodes, V_INIT_MV)
-    area = np.full(nodes, p[P_AREA_DEND])
+    v = work[0]
+    area = work[1]
+    c_up = work[2]  # c_up[i] couples node i to i-1, c_dn[i] node i to i+1 (mA/cm2 per mV)
+    c_dn = work[3]
+    a_ampa = work[4]  # synaptic states of dendritic node i + 1 at index i
+    b_ampa = work[5]
+    a_nmda = work[6]
+    b_nmda = work[7]
+    a_gaba = work[8]
+    b_gaba = work[9]
+    rhs = work[10]
+    d = work[11]
+    for i in range(nodes):
+        v[i] = V_INIT_MV
+        area[i] = p[P_AREA_DEND]
+        c_up[i] = 0.0
+        c_dn[i] = 0.0
+        a_ampa[i] = 0.0
+        b_ampa[i] = 0.0
+        a_nmda[i] = 0.0
+        b_nmda[i] = 0.0
+        a_gaba[i] = 0.0
+        b_gaba[i] = 0.0
     area[0] = p[P_AREA_SOMA]
-    # coupling coefficients (mA/cm2 per mV): c_up[i] couples node i to i-1, c_dn[i] to i+1
-    c_up = np.zeros(nodes)
-    c_dn = np.zeros(nodes)
     for i in range(1, nodes):
         r = p[P_R01] if i == 1 else p[P_RDD]
         c_up[i] = 1e2 / (r * area[i])
         c_dn[i - 1] = 1e2 / (r * area[i - 1])
     cfac = 0.001 / dt * p[P_CM]  # NEURON: (0.001/dt)·cm
-    # synaptic states per dendritic node and their per-step decay (cnexp: x + k·(−x))
-    a_ampa = np.zeros(n)
-    b_ampa = np.zeros(n)
-    a_nmda = np.zeros(n)
-    b_nmda = np.zeros(n)
-    a_gaba = np.zeros(n)
-    b_gaba = np.zeros(n)
+    # per-step decay of the synaptic states (cnexp: x + k·(−x))
     k_ar = 1.0 - math.exp(dt * (-1.0 / TAU_AMPA[0]))
     k_ad = 1.0 - math.exp(dt * (-1.0 / TAU_AMPA[1]))
     k_nr = 1.0 - math.exp(dt * (-1.0 / TAU_NMDA[0]))
@@ -185,8 +211,6 @@ def _run_cell(p, exc, inh, duration, spm, threshold, soma_out, dend_out, hr_out,
     decay = p[P_CADECAY]
     k_ca = 1.0 - math.exp(dt * (-1.0 / decay))
 
-    rhs = np.zeros(nodes)
-    d = np.zeros(nodes)
     steps = duration * spm
     npk = 0
     # online find_peaks state: a candidate starts at a strict rise, may extend over a flat top
@@ -227,21 +251,34 @@ def _run_cell(p, exc, inh, duration, spm, threshold, soma_out, dend_out, hr_out,
         i0 = gb * (vs - p[P_EPAS])
         g_sum += (gb * (vp - p[P_EPAS]) - i0) / 0.001
         i_sum += i0
-        # sodium, potassium, calcium, h: I = gbar·gates·(v − E)
-        for gate, e in (
-            (p[0] * nts_m * nts_m * nts_m * nts_h, ENA),
-            (p[1] * nta_m * nta_m * nta_m * nta_h, ENA),
-            (p[2] * nap_m * nap_m * nap_m * nap_h, ENA),
-            (p[3] * kt_m * kt_m * kt_m * kt_m * kt_h, EK),
-            (p[4] * kp_m * kp_m * kp_h, EK),
-            (p[5] * sv_m, EK),
-            (p[6] * sk_z, EK),
-            (p[7] * im_m, EK),
-            (p[10] * ih_m, EHCN),
-        ):
-            i0 = gate * (vs - e)
-            g_sum += (gate * (vp - e) - i0) / 0.001
-            i_sum += i0
+        # sodium, potassium, h: I = gbar·gates·(v − E)
+        g_fd, i0 = _chan(p[0] * nts_m * nts_m * nts_m * nts_h, ENA, vs, vp)
+        g_sum += g_fd
+        i_sum += i0
+        g_fd, i0 = _chan(p[1] * nta_m * nta_m * nta_m * nta_h, ENA, vs, vp)
+        g_sum += g_fd
+        i_sum += i0
+        g_fd, i0 = _chan(p[2] * nap_m * nap_m * nap_m * nap_h, ENA, vs, vp)
+        g_sum += g_fd
+        i_sum += i0
+        g_fd, i0 = _chan(p[3] * kt_m * kt_m * kt_m * kt_m * kt_h, EK, vs, vp)
+        g_sum += g_fd
+        i_sum += i0
+        g_fd, i0 = _chan(p[4] * kp_m * kp_m * kp_h, EK, vs, vp)
+        g_sum += g_fd
+        i_sum += i0
+        g_fd, i0 = _chan(p[5] * sv_m, EK, vs, vp)
+        g_sum += g_fd
+        i_sum += i0
+        g_fd, i0 = _chan(p[6] * sk_z, EK, vs, vp)
+        g_sum += g_fd
+        i_sum += i0
+        g_fd, i0 = _chan(p[7] * im_m, EK, vs, vp)
+        g_sum += g_fd
+        i_sum += i0
+        g_fd, i0 = _chan(p[10] * ih_m, EHCN, vs, vp)
+        g_sum += g_fd
+        i_sum += i0
         g_hva = p[8] * hva_m * hva_m * hva_h
         g_lva = p[9] * lva_m * lva_m * lva_h
         i_hva = g_hva * (vs - eca)
@@ -354,9 +391,13 @@ def _run_cell(p, exc, inh, duration, spm, threshold, soma_out, dend_out, hr_out,
     return npk
 
 
+WORK_ROWS = 12
+
+
 @numba.njit(parallel=True, cache=True)
 def _run_batch(params, inputs, duration, spm, threshold, soma, dend, hr, keep_hr, peaks, npeaks):  # noqa: ANN001, ANN202
     for b in numba.prange(params.shape[0]):
+        work = np.empty((WORK_ROWS, inputs.shape[2] + 1))
         npeaks[b] = _run_cell(
             params[b],
             inputs[b, 0],
@@ -369,16 +410,126 @@ def _run_batch(params, inputs, duration, spm, threshold, soma, dend, hr, keep_hr
             hr[b] if keep_hr else hr[0],
             keep_hr,
             peaks[b],
+            work,
         )
+
+
+# -- the same kernel on CUDA ------------------------------------------------------------------
+MAX_NODES_CUDA = 257  # thread-local scratch: up to 256 dendritic segments
+
+
+def _cuda_kernel_source(
+    params, inputs, duration, spm, threshold, soma, dend, hr, keep_hr, peaks, npeaks
+):  # noqa: ANN001, ANN202
+    """One GPU thread per cell; compiled by :func:`cuda_kernel` (the names ``cuda``,
+    ``float64`` and ``_run_cell`` resolve to the CUDA target there)."""
+    b = cuda.grid(1)  # noqa: F821
+    if b < params.shape[0]:
+        work = cuda.local.array((WORK_ROWS, MAX_NODES_CUDA), float64)  # noqa: F821
+        hr_b = hr[b] if keep_hr else hr[0]
+        npeaks[b] = _run_cell(
+            params[b],
+            inputs[b, 0],
+            inputs[b, 1],
+            duration,
+            spm,
+            threshold,
+            soma[b],
+            dend[b],
+            hr_b,
+            keep_hr,
+            peaks[b],
+            work,
+        )
+
+
+def cuda_kernel():  # noqa: ANN201
+    """Compile ``_run_cell`` as a CUDA device function (one thread per cell) from the same
+    Python source, with the kinetics compiled as device functions. Needs numba's CUDA target
+    (a GPU, or NUMBA_ENABLE_CUDASIM=1 for the simulator used by the tests)."""
+    from numba import cuda, float64
+
+    scope = dict(_run_cell.py_func.__globals__)
+    for fn in K.KINETICS:
+        scope[fn.__name__] = cuda.jit(device=True)(fn)
+    for helper in (_chan, _syn_current, _run_cell):
+        py = helper.py_func
+        scope[py.__name__] = cuda.jit(device=True)(
+            types.FunctionType(py.__code__, scope, py.__name__, py.__defaults__)
+        )
+    scope["cuda"] = cuda
+    scope["float64"] = float64
+    kernel = cuda.jit(types.FunctionType(_cuda_kernel_source.__code__, scope, "nt_kernel"))
+    return kernel
+
+
+def cuda_available() -> bool:
+    try:
+        from numba import cuda
+
+        return bool(cuda.is_available())
+    except Exception:  # noqa: BLE001 - no CUDA target in this numba build
+        return False
+
+
+def _launch_cuda(
+    params, x, duration, spm, threshold, soma, dend, hr, keep_hr, peaks, npeaks
+) -> None:  # noqa: ANN001
+    from numba import cuda
+
+    kernel = _CUDA_KERNEL.get("kernel")
+    if kernel is None:
+        kernel = _CUDA_KERNEL["kernel"] = cuda_kernel()
+    dev = {
+        k: cuda.to_device(a)
+        for k, a in (
+            ("soma", soma),
+            ("dend", dend),
+            ("hr", hr),
+            ("peaks", peaks),
+            ("npeaks", npeaks),
+        )
+    }
+    threads = 64
+    blocks = (params.shape[0] + threads - 1) // threads
+    kernel[blocks, threads](
+        cuda.to_device(params),
+        cuda.to_device(x),
+        duration,
+        spm,
+        threshold,
+        dev["soma"],
+        dev["dend"],
+        dev["hr"],
+        keep_hr,
+        dev["peaks"],
+        dev["npeaks"],
+    )
+    for name, host in (
+        ("soma", soma),
+        ("dend", dend),
+        ("hr", hr),
+        ("peaks", peaks),
+        ("npeaks", npeaks),
+    ):
+        dev[name].copy_to_host(host)
+
+
+_CUDA_KERNEL: dict[str, object] = {}
 
 
 def simulate_batched(
     cells: BallAndStickConfig | Sequence[BallAndStickConfig],
     inputs: np.ndarray,
     keep_hr: bool = False,
+    device: str = "auto",
 ) -> list[SimulationResult]:
     """Simulate a batch (B, 2, S, T) with one cell config or one per simulation (same S, dt
-    and output settings)."""
+    and output settings). ``device``: ``"cpu"`` (numba threads over cells), ``"cuda"`` (one GPU
+    thread per cell), or ``"auto"`` (CUDA when a GPU is present)."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
+    use_cuda = device == "cuda" or (device == "auto" and cuda_available())
     batch = inputs.shape[0]
     cell_list = [cells] * batch if isinstance(cells, BallAndStickConfig) else list(cells)
     if len(cell_list) != batch:
@@ -402,9 +553,36 @@ def simulate_batched(
     hr = np.empty((batch if keep_hr else 1, duration * spm + 1))
     peaks = np.empty((batch, duration + 1), dtype=np.int64)
     npeaks = np.empty(batch, dtype=np.int64)
-    _run_batch(
-        params, x, duration, spm, first.spike_threshold_mV, soma, dend, hr, keep_hr, peaks, npeaks
-    )
+    if use_cuda:
+        if first.num_segments + 1 > MAX_NODES_CUDA:
+            raise ValueError(f"the CUDA kernel supports up to {MAX_NODES_CUDA - 1} segments")
+        _launch_cuda(
+            params,
+            x,
+            duration,
+            spm,
+            first.spike_threshold_mV,
+            soma,
+            dend,
+            hr,
+            keep_hr,
+            peaks,
+            npeaks,
+        )
+    else:
+        _run_batch(
+            params,
+            x,
+            duration,
+            spm,
+            first.spike_threshold_mV,
+            soma,
+            dend,
+            hr,
+            keep_hr,
+            peaks,
+            npeaks,
+        )
     if np.any(npeaks > peaks.shape[1]):
         raise RuntimeError(f"more than {peaks.shape[1]} spike peaks in one simulation")
     results = []
