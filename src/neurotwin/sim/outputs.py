@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.signal import find_peaks
-from scipy.signal.windows import gaussian
 
 SAMPLES_PER_MS_DEFAULT = 40
 
@@ -74,6 +72,8 @@ def detect_spikes(
     its bin is ``floor(index / samples_per_ms)``; bins >= ``duration_ms`` are dropped.
     Returns (spike_times_ms, spikes (duration_ms,) bool).
     """
+    from scipy.signal import find_peaks  # scipy.signal is slow to import: only when used
+
     peaks, _ = find_peaks(v_hr, height=threshold_mV)
     times = peaks / float(samples_per_ms)
     bins = peaks // samples_per_ms
@@ -106,6 +106,8 @@ def inst_rate(spikes: np.ndarray, settings: OutputSettings) -> np.ndarray:
     rate = _causal_window_sum(spikes, w) / w
     sigma = settings.inst_rate_sigma_ms
     if sigma > 0:
+        from scipy.signal.windows import gaussian
+
         win = gaussian(1 + 2 * int(4 * sigma), sigma)
         win /= win.sum()
         rate = np.apply_along_axis(lambda r: np.convolve(r, win, mode="same"), -1, rate)

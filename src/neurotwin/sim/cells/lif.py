@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from scipy.signal import lfilter
 
 from neurotwin.sim.cells.base import CellConfig, require
 from neurotwin.sim.outputs import SimulationResult
@@ -184,6 +183,8 @@ def _free_voltage(cell: LIFConfig, inputs: np.ndarray) -> np.ndarray:
     exc, inh = cell.unpack_inputs(inputs)
     signed = exc.sum(axis=-2, dtype=np.float64) - inh.sum(axis=-2, dtype=np.float64)  # (B, T)
     a = math.exp(-1.0 / cell.tau_ms)
+    from scipy.signal import lfilter  # slow to import: only when used
+
     y = lfilter([1.0], [1.0, -a], signed, axis=-1)  # (B, T), untruncated kernel
     drive = y.copy()
     n = cell.kernel_len
