@@ -10,11 +10,15 @@
     >>> twin2 = models.from_spec(ckpt["spec"]); twin2.load_state_dict(ckpt["state_dict"])
     >>> streamer = twin.stream(batch_size=1); streamer.step(x[..., 0])
 
-Registered twins: tcn, resnet_tcn, fcn, linear, lstm, gru, rnn, elm, elm_branch, transformer
+Registered twins: tcn, resnet_tcn, fcn, linear, elm, elm_branch, lstm, gru, rnn, transformer
 (``names()``; ``registry_table(cell)`` lists every preset with its size and receptive field).
 """
 
-from neurotwin.models import elm, fcn, linear, rnn, tcn, transformer  # noqa: F401 (register)
+# isort: off
+# Importing a model module registers its twins; this order is the order of `neurotwin models`.
+from neurotwin.models import tcn, fcn, linear, elm, rnn, transformer  # noqa: F401
+
+# isort: on
 from neurotwin.models.base import HEADS, Scaling, Twin, TwinConfig
 from neurotwin.models.export import export_onnx, export_torchscript
 from neurotwin.models.registry import (

@@ -167,7 +167,8 @@ class Twin(nn.Module):
 
     @torch.no_grad()
     def predict(self, x: Tensor) -> dict[str, Tensor]:
-        """Heads in physical units: probabilities for spike/near_spike, mV for soma/dend,
+        """Heads in physical units: probabilities for spike/near_spike, mV for soma/dend
+        (clamped to the target clamps, outside which the targets carry no information),
         spikes/ms for inst_rate."""
         out = self(x)
         s = self.scaling
@@ -175,8 +176,10 @@ class Twin(nn.Module):
         for name, y in out.items():
             if name in ("spike", "near_spike"):
                 phys[name] = torch.sigmoid(y)
-            elif name in ("soma", "dend"):
-                phys[name] = s.unscale_voltage(y)
+            elif name == "soma":  # clamped like the targets: mV within soma_clamp_mV
+                phys[name] = s.unscale_voltage(y).clamp(*s.soma_clamp_mV)
+            elif name == "dend":
+                phys[name] = s.unscale_voltage(y).clamp(*s.dend_clamp_mV)
             elif name == "inst_rate":
                 phys[name] = y / s.inst_rate_scale
             else:  # pragma: no cover - HEADS is closed

@@ -414,8 +414,8 @@ class _Trainer:
                     self.step += 1
                     in_step = False
 
-                    loss_f = float(loss)
-                    head_f = {h: float(v) for h, v in losses.items()}
+                    loss_f = float(loss.detach())
+                    head_f = {h: float(v.detach()) for h, v in losses.items()}
                     acc["loss"] = acc.get("loss", 0.0) + loss_f
                     for h, v in head_f.items():
                         acc[f"loss_{h}"] = acc.get(f"loss_{h}", 0.0) + v
