@@ -182,7 +182,7 @@ class ELM(Twin):
         lo, hi = c.tau_mem_range_ms
         tau_m = torch.logspace(math.log10(lo), math.log10(hi), m)
         if c.learn_tau_mem:  # τ_m = lo + (hi - lo)·sigmoid(p), initialised log-spaced
-            frac = ((tau_m - lo) / (hi - lo)).clamp(1e-4, 1 - 1e-4)
+            frac = ((tau_m - lo) / (hi - lo)).clamp(1e-6, 1 - 1e-6)
             self.tau_mem_param = nn.Parameter(_logit(frac))
         else:
             self.register_buffer("tau_mem_param", tau_m)

@@ -17,6 +17,8 @@ attention when traced.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -73,12 +75,27 @@ def _check(diff: float, tol: float, what: str) -> float:
     return diff
 
 
+@contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[None]:
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
 def export_torchscript(
     model: Twin, path: str | Path, example_T: int = 256, tol: float = 1e-4
 ) -> float:
-    """Trace ``model`` to a TorchScript file at ``path`` (load with ``torch.jit.load``); returns
-    the max abs difference to ``model`` on a fresh input (raises if > ``tol``)."""
-    model.eval()
+    """Trace ``model`` (in eval mode) to a TorchScript file at ``path`` (load with
+    ``torch.jit.load``); returns the max abs difference to ``model`` on a fresh input (raises
+    ExportMismatchError if > ``tol``)."""
+    with _eval_mode(model):
+        return _export_torchscript(model, path, example_T, tol)
+
+
+def _export_torchscript(model: Twin, path: str | Path, example_T: int, tol: float) -> float:
     wrapper = _TupleTwin(model).eval()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # deprecation and tracer notes
@@ -91,11 +108,16 @@ def export_torchscript(
 
 
 def export_onnx(model: Twin, path: str | Path, example_T: int = 256, tol: float = 1e-4) -> float:
-    """Export ``model`` to ONNX at ``path`` with dynamic batch and time axes and check it with
-    onnxruntime; returns the max abs difference (raises if > ``tol``)."""
+    """Export ``model`` (in eval mode) to ONNX at ``path`` with dynamic batch and time axes and
+    check it with onnxruntime; returns the max abs difference (raises ExportMismatchError if
+    > ``tol``)."""
+    with _eval_mode(model):
+        return _export_onnx(model, path, example_T, tol)
+
+
+def _export_onnx(model: Twin, path: str | Path, example_T: int, tol: float) -> float:
     import onnxruntime as ort
 
-    model.eval()
     wrapper = _TupleTwin(model).eval()
     heads = export_heads(model)
     axes = {0: "batch", 2: "time"}

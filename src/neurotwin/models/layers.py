@@ -20,9 +20,9 @@ LEAK = 0.05
 class LeakyGELU(nn.Module):
     """``GELU(x) + 0.05·x``: GELU with a small linear leak.
 
-    GELU is ~0 for x << 0 and so passes almost no gradient there; the leak keeps a slope of at
-    least 0.05 (→ 0.05 as x → -inf, ≈ 1.05 for x >> 0), so a unit pushed far negative can still
-    recover. The function stays monotone-ish and smooth like GELU around 0."""
+    GELU flattens to 0 for x << 0, so a unit pushed far negative passes no gradient; with the
+    leak the slope tends to 0.05 there (and to 1.05 for x >> 0), so it can recover. Near 0 it
+    is GELU, including GELU's shallow dip (slope ≥ -0.08, at x ≈ -1.4); smooth everywhere."""
 
     def forward(self, x: Tensor) -> Tensor:
         return F.gelu(x) + LEAK * x

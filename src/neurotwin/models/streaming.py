@@ -91,5 +91,7 @@ class Streamer:
     def run(self, x: Tensor) -> dict[str, Tensor]:
         """Step through a whole sequence (B, C_in, T) or (B, 2, S, T), continuing from the
         current state; returns ``{head: (B, C_k, T)}``."""
+        if x.shape[-1] < 1:
+            raise ValueError(f"run needs at least one time step, got shape {tuple(x.shape)}")
         frames = [self.step(x[..., t]) for t in range(x.shape[-1])]
         return {k: torch.stack([f[k] for f in frames], dim=-1) for k in frames[0]}

@@ -50,7 +50,7 @@ class TCNConfig(TwinConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(self.depth >= 0, "depth", self.depth, ">= 0")
+        require(isinstance(self.depth, int) and self.depth >= 0, "depth", self.depth, "an int >= 0")
         for name in ("width", "first_kernel_ms", "kernel_ms", "dilation_growth"):
             value = getattr(self, name)
             require(isinstance(value, int) and value >= 1, name, value, "an int >= 1")
@@ -89,24 +89,24 @@ class TCN(Twin):
     def receptive_field_ms(self) -> int:
         return sum(conv.context for conv in self.convs) + 1
 
-    def _layer(self, i: int, h: Tensor) -> Tensor:
-        y = self.act(self.norms[i](self.convs[i](h)))
+    def _skip(self, i: int, h: Tensor, y: Tensor) -> Tensor:
+        """Output of conv layer ``i`` given its input ``h`` and ``y = act(norm(conv(h)))``:
+        the blocks (i >= 1) of resnet_tcn add their input."""
         return h + y if (i > 0 and self.config.residual) else y
 
     def _forward(self, x: Tensor) -> dict[str, Tensor]:
-        h = x
-        for i in range(len(self.convs)):
-            h = self._layer(i, h)
+        h = x  # (B, C_in, T)
+        for i, conv in enumerate(self.convs):
+            h = self._skip(i, h, self.act(self.norms[i](conv(h))))  # (B, W, T)
         return self.heads(h)
 
     def _stream_state(self, batch_size: int) -> list[Any]:
         return [conv.init_state(batch_size) for conv in self.convs]
 
     def _stream_step(self, x: Tensor, state: list[Any]) -> dict[str, Tensor]:
-        h = x  # (B, C)
+        h = x  # (B, C_in)
         for i, conv in enumerate(self.convs):
-            y = self.act(self.norms[i](conv.step(h, state[i])))
-            h = h + y if (i > 0 and self.config.residual) else y
+            h = self._skip(i, h, self.act(self.norms[i](conv.step(h, state[i]))))  # (B, W)
         return self.heads.step(h)
 
 

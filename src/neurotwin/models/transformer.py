@@ -81,28 +81,35 @@ def sliding_window_attention(q: Tensor, k: Tensor, v: Tensor, window: int) -> Te
     if torch.jit.is_tracing() or t <= 2 * window:
         mask = window_mask(t, t, 0, window, q.device)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-    n = math.ceil(t / window)
-    pad = n * window - t
+    w, n = window, math.ceil(t / window)
     b, h, _, d = q.shape
 
     def blocks(z: Tensor) -> Tensor:
-        return F.pad(z, (0, 0, 0, pad)).view(b, h, n, window, d)  # (B, H, n, w, d)
+        return F.pad(z, (0, 0, 0, n * w - t)).view(b, h, n, w, d)  # (B, H, n, w, d)
 
     qb, kb, vb = blocks(q), blocks(k), blocks(v)
+    # block 0 sees only itself (a causal mask); block i >= 1 sees blocks i-1 and i, with one
+    # (w, 2w) mask shared by all blocks, and runs as 4-d attention (fast kernels on CPU)
+    first = F.scaled_dot_product_attention(
+        q[:, :, :w], k[:, :, :w], v[:, :, :w], attn_mask=window_mask(w, w, 0, w, q.device)
+    )  # (B, H, w, d)
 
-    def with_previous(z: Tensor) -> Tensor:  # keys of block i: blocks i-1 and i
-        prev = F.pad(z, (0, 0, 0, 0, 1, 0))[:, :, :-1]  # (B, H, n, w, d), block -1 = zeros
-        return torch.cat([prev, z], dim=3)  # (B, H, n, 2w, d)
+    def with_previous(z: Tensor) -> Tensor:
+        pairs = torch.cat([z[:, :, :-1], z[:, :, 1:]], dim=3)  # (B, H, n-1, 2w, d)
+        return pairs.reshape(b, h * (n - 1), 2 * w, d)
 
-    mask = window_mask(window, 2 * window, window, window, q.device)  # (w, 2w)
-    mask = mask.expand(n, window, 2 * window).clone()
-    mask[0, :, :window] = False  # block 0 has no previous block
-    out = F.scaled_dot_product_attention(qb, with_previous(kb), with_previous(vb), attn_mask=mask)
-    return out.reshape(b, h, n * window, d)[:, :, :t]  # (B, H, T, d)
+    rest = F.scaled_dot_product_attention(
+        qb[:, :, 1:].reshape(b, h * (n - 1), w, d),
+        with_previous(kb),
+        with_previous(vb),
+        attn_mask=window_mask(w, 2 * w, w, w, q.device),  # (w, 2w)
+    ).view(b, h, (n - 1) * w, d)
+    return torch.cat([first, rest], dim=2)[:, :, :t]  # (B, H, T, d)
 
 
 class Rotary(nn.Module):
-    """Rotary position embedding: rotates feature pairs (i, i + d/2) by position·θ_i."""
+    """Rotary position embedding: rotates feature pairs (i, i + d/2) by position·θ_i,
+    θ_i = base^(-2i/d)."""
 
     def __init__(self, head_dim: int, base: float) -> None:
         super().__init__()
@@ -110,9 +117,10 @@ class Rotary(nn.Module):
         self.register_buffer("inv_freq", inv_freq, persistent=False)
 
     def forward(self, x: Tensor, pos: Tensor) -> Tensor:
-        """x (..., T, d), pos (T,) float positions."""
+        """x (B, T, ..., d) with positions ``pos`` (T,) on axis 1."""
         angle = pos[:, None] * self.inv_freq[None, :]  # (T, d/2)
-        cos, sin = angle.cos(), angle.sin()
+        shape = [angle.shape[0]] + [1] * (x.dim() - 3) + [angle.shape[1]]
+        cos, sin = angle.cos().view(shape), angle.sin().view(shape)
         x1, x2 = x.chunk(2, dim=-1)
         return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 
@@ -133,8 +141,9 @@ class Block(nn.Module):
     def _qkv(self, h: Tensor, pos: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         b, t, _ = h.shape
         qkv = self.qkv(self.norm1(h)).view(b, t, 3, self.n_heads, self.head_dim)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, H, T, d)
-        return self.rotary(q, pos), self.rotary(k, pos), v
+        qk = self.rotary(qkv[:, :, :2], pos)  # (B, T, 2, H, d), rotated in this layout
+        q, k = qk.permute(2, 0, 3, 1, 4)  # each (B, H, T, d)
+        return q, k, qkv[:, :, 2].transpose(1, 2)
 
     def _mlp(self, h: Tensor) -> Tensor:
         gate, up = self.gate_up(self.norm2(h)).chunk(2, dim=-1)
