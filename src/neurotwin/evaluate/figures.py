@@ -5,7 +5,6 @@ state, no display)."""
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +14,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+
+from neurotwin.train.checkpoint import temp_path
 
 MAX_ROC_POINTS = 4000
 
@@ -29,15 +30,14 @@ def _axes(ax: Axes | None, figsize: tuple[float, float] = (5.0, 4.0)) -> Axes:
 
 def save_figure(fig: Figure, path: Path, dpi: int = 110) -> Path:
     """Write a PNG atomically (temporary name, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
+    tmp = temp_path(path)
     try:
         FigureCanvasAgg(fig)
-        fig.savefig(tmp, dpi=dpi, format="png")
+        with open(tmp, "xb") as fh:
+            fig.savefig(fh, dpi=dpi, format="png")
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 

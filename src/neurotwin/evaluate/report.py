@@ -32,7 +32,8 @@ from neurotwin.evaluate import metrics as M
 from neurotwin.evaluate.figures import plot_auc_hist, plot_prediction, plot_roc, save_figure
 from neurotwin.models.base import Twin
 from neurotwin.train.checkpoint import load_checkpoint, plain, read_run_config, write_json
-from neurotwin.train.loop import model_from_spec, resolve_device
+from neurotwin.train.device import resolve_device
+from neurotwin.train.loop import model_from_spec
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,8 @@
 
 from neurotwin.train.checkpoint import load_checkpoint, read_run_config
 from neurotwin.train.config import TrainConfig
-from neurotwin.train.loop import RunSummary, TrainEvent, TrainingInterrupted, train, validate
+from neurotwin.train.loop import RunSummary, TrainEvent, TrainingInterrupted, train
+from neurotwin.train.validation import validate
 
 __all__ = [
     "RunSummary",

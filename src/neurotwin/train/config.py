@@ -62,6 +62,7 @@ class TrainConfig:
     loss_weights_end: dict[str, float] | None = None  # heads left out keep their start weight
     ramp_frac: float = 0.0
     spike_pos_weight: float | None = None
+    init_head_bias: bool = True  # start each head's output at its mean training target
     val_every: int = 100  # steps between validations (and checkpoints)
     val_max_sims: int | None = None  # validate on the first N validation simulations
     log_every: int = 10  # steps per metrics.csv row of averaged training losses
@@ -166,9 +167,8 @@ class TrainConfig:
         budgets = []
         if self.steps is not None:
             budgets.append(self.steps)
-        if self.epochs is not None:
-            per_epoch = math.ceil(num_train_sims / self.batch_size)
-            budgets.append(max(1, math.ceil(self.epochs * per_epoch)))
+        if self.epochs is not None:  # one epoch = num_train_sims windows
+            budgets.append(max(1, math.ceil(self.epochs * num_train_sims / self.batch_size - 1e-9)))
         return min(budgets) if budgets else None
 
     def lr_at(self, progress: float) -> float:

@@ -9,7 +9,6 @@ same weights as one that never stopped (on CPU, with a step or epoch budget).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import math
@@ -21,14 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from neurotwin.data.generate import Interrupted
 from neurotwin.data.store import open_dataset
-from neurotwin.data.windows import FixedWindows, RandomWindows, available_targets, collate_padded
+from neurotwin.data.windows import FixedWindows, RandomWindows, available_targets
 from neurotwin.models.base import Twin
+from neurotwin.train.bias_init import head_bias_values, init_head_bias
 from neurotwin.train.checkpoint import (
     load_checkpoint,
     rng_state,
@@ -38,8 +37,10 @@ from neurotwin.train.checkpoint import (
     write_json,
 )
 from neurotwin.train.config import TrainConfig
-from neurotwin.train.losses import head_loss_sums, head_losses, total_loss
+from neurotwin.train.device import amp_dtype, autocast, resolve_device
+from neurotwin.train.losses import head_losses, total_loss
 from neurotwin.train.run import BEST, LAST, MetricsLog, prepare_run_dir
+from neurotwin.train.validation import validate
 
 log = logging.getLogger(__name__)
 
@@ -100,30 +101,6 @@ def model_from_spec(spec: dict[str, Any]) -> Twin:
     return models.from_spec(spec)  # type: ignore[attr-defined]
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} requested but CUDA is not available")
-    return device
-
-
-def amp_dtype(device: torch.device, mode: str) -> torch.dtype | None:
-    """Autocast dtype: on CUDA only, bf16 when supported (``auto``) or as asked."""
-    if device.type != "cuda" or mode == "off":
-        return None
-    if mode == "fp16" or (mode == "auto" and not torch.cuda.is_bf16_supported()):
-        return torch.float16
-    return torch.bfloat16
-
-
-def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=dtype)
-
-
 class _StopFlag:
     """The first Ctrl-C sets a flag the loop checks between steps; a second one raises."""
 
@@ -146,50 +123,6 @@ class _StopFlag:
             signal.signal(signal.SIGINT, self._old)
 
 
-# -- validation -------------------------------------------------------------------------------
-@torch.no_grad()
-def validate(
-    model: Twin,
-    windows: FixedWindows,
-    *,
-    batch_size: int,
-    weights: dict[str, float],
-    device: torch.device,
-    dtype: torch.dtype | None = None,
-) -> dict[str, float]:
-    """Mean loss of every head over the fixed windows (spike BCE without pos_weight), their
-    weighted sum ``val_loss`` and the pooled spike ROC AUC ``val_spike_auc``."""
-    from sklearn.metrics import roc_auc_score
-
-    was_training = model.training
-    model.eval()
-    sums: dict[str, float] = {}
-    counts: dict[str, int] = {}
-    scores: list[np.ndarray] = []
-    labels: list[np.ndarray] = []
-    try:
-        for idx in windows.batches(batch_size):
-            x, t, lengths = collate_padded([windows[i] for i in idx])
-            with autocast(device, dtype):
-                out = model(x.to(device))
-            st = model.scaling.scale_targets(t)
-            for head, (s, n) in head_loss_sums(out, st, lengths=lengths).items():
-                sums[head] = sums.get(head, 0.0) + float(s)
-                counts[head] = counts.get(head, 0) + n
-            if "spike" in out and "spike" in t:
-                for b, n in enumerate(lengths.tolist()):
-                    scores.append(out["spike"][b, 0, :n].float().cpu().numpy())
-                    labels.append(t["spike"][b, 0, :n].numpy())
-    finally:
-        model.train(was_training)
-    res = {f"val_{h}": sums[h] / max(counts[h], 1) for h in sums}
-    res["val_loss"] = sum(weights.get(h, 0.0) * res[f"val_{h}"] for h in sums)
-    if scores:
-        y, p = np.concatenate(labels), np.concatenate(scores)
-        res["val_spike_auc"] = float(roc_auc_score(y, p)) if 0 < y.sum() < y.size else math.nan
-    return res
-
-
 # -- the loop ---------------------------------------------------------------------------------
 def train(
     data_path: str | Path,
@@ -207,7 +140,8 @@ def train(
     from ``checkpoints/last.pt``. ``train_overrides`` update ``config`` (default
     :class:`TrainConfig`). ``progress`` is called after every step; raising KeyboardInterrupt
     there stops training like Ctrl-C: the state is saved and :class:`TrainingInterrupted` is
-    raised."""
+    raised. Seeds torch's global generator with ``seed`` (the twin's initial weights and any
+    dropout draw from it)."""
     cfg = (config or TrainConfig()).replace(**(train_overrides or {})).resolved()
     store = open_dataset(data_path)
     cell = store.config.cell
@@ -271,7 +205,7 @@ class _Trainer:
             max_sims=cfg.val_max_sims,
         )
         self.total_steps = cfg.total_steps(len(self.train_ds))
-        self.steps_per_epoch = math.ceil(len(self.train_ds) / cfg.batch_size)
+        self.steps_per_epoch = len(self.train_ds) / cfg.batch_size  # epoch: one window per sim
         decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
         no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
         self.opt = torch.optim.AdamW(
@@ -292,6 +226,8 @@ class _Trainer:
         self.resumed_from: int | None = None
         if resume:
             self._load(load_checkpoint(run_dir / LAST, map_location=self.device))
+        elif cfg.init_head_bias:
+            init_head_bias(model, head_bias_values(self.train_ds, model))
 
     # -- state ---------------------------------------------------------------------------
     def _state(self, elapsed: float, lr: float) -> dict[str, Any]:
@@ -381,10 +317,8 @@ class _Trainer:
         self.model.train()
         try:
             with _StopFlag() as flag:
-                while True:
-                    stopped_by = self._stop_reason(elapsed())
-                    if stopped_by is not None:
-                        break
+                stopped_by = self._stop_reason(elapsed())
+                while stopped_by is None:
                     if flag.stop:
                         stopped_by = "interrupted"
                         break
@@ -420,11 +354,12 @@ class _Trainer:
                     for h, v in head_f.items():
                         acc[f"loss_{h}"] = acc.get(f"loss_{h}", 0.0) + v
                     n_acc += 1
+                    stopped_by = self._stop_reason(elapsed())  # the last step logs and validates
                     row: dict[str, Any] | None = None
-                    if self.step % cfg.log_every == 0:
+                    if self.step % cfg.log_every == 0 or stopped_by is not None:
                         row = self._row(elapsed(), lr, {k: v / n_acc for k, v in acc.items()})
                         acc, n_acc = {}, 0
-                    validated = self.step % cfg.val_every == 0
+                    validated = self.step % cfg.val_every == 0 or stopped_by is not None
                     if validated:
                         row = row or self._row(elapsed(), lr, {})
                         row.update(self._validate_and_save(elapsed(), lr, weights))
@@ -433,7 +368,8 @@ class _Trainer:
                     if self.progress is not None:
                         self.progress(self._event(elapsed(), lr, loss_f, head_f, validated))
                 if self.step > self.last_val_step and stopped_by != "interrupted":
-                    row = self._row(elapsed(), lr, {k: v / n_acc for k, v in acc.items()})
+                    # resumed from a checkpoint saved on interruption after the last step
+                    row = self._row(elapsed(), lr, {})
                     row.update(self._validate_and_save(elapsed(), lr, cfg.weights_at(1.0)))
                     metrics.write(row)
                     if self.progress is not None:
