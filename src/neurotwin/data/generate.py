@@ -17,7 +17,6 @@ import logging
 import math
 import os
 import signal
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -30,6 +29,7 @@ import numpy as np
 
 from neurotwin.data.config import SPLITS, DatasetConfig
 from neurotwin.data.store import DatasetStore, sample_checksum
+from neurotwin.interrupt import StopFlag
 from neurotwin.sim.outputs import make_targets
 from neurotwin.sim.run import simulate
 
@@ -122,33 +122,11 @@ def plan_tasks(
     return tasks
 
 
-class _StopFlag:
-    """Turns the first SIGINT into a flag checked between writes (a second one raises)."""
-
-    def __init__(self) -> None:
-        self.stop = False
-        self._old: Any = None
-
-    def __enter__(self) -> _StopFlag:
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.stop:
-            raise KeyboardInterrupt
-        self.stop = True
-
-    def __exit__(self, *exc: object) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-
-
 def _run_local(
     config: DatasetConfig,
     tasks: list[tuple[str, list[int]]],
     workers: int,
-    flag: _StopFlag,
+    flag: StopFlag,
     backend: str,
 ) -> Iterator[TaskResult]:
     if workers <= 1:
@@ -180,7 +158,7 @@ def _run_dask(
     config: DatasetConfig,
     tasks: list[tuple[str, list[int]]],
     scheduler: str,
-    flag: _StopFlag,
+    flag: StopFlag,
     backend: str,
 ) -> Iterator[TaskResult]:
     from dask.distributed import Client, as_completed
@@ -238,7 +216,7 @@ def make_dataset(
     total = sum(len(sl) for _, sl in tasks)
     dropped: Counter[str] = Counter()
     simulated = 0
-    with _StopFlag() as flag:
+    with StopFlag() as flag:
         results = (
             _run_dask(config, tasks, scheduler, flag, backend)
             if scheduler

@@ -553,36 +553,10 @@ def simulate_batched(
     hr = np.empty((batch if keep_hr else 1, duration * spm + 1))
     peaks = np.empty((batch, duration + 1), dtype=np.int64)
     npeaks = np.empty(batch, dtype=np.int64)
-    if use_cuda:
-        if first.num_segments + 1 > MAX_NODES_CUDA:
-            raise ValueError(f"the CUDA kernel supports up to {MAX_NODES_CUDA - 1} segments")
-        _launch_cuda(
-            params,
-            x,
-            duration,
-            spm,
-            first.spike_threshold_mV,
-            soma,
-            dend,
-            hr,
-            keep_hr,
-            peaks,
-            npeaks,
-        )
-    else:
-        _run_batch(
-            params,
-            x,
-            duration,
-            spm,
-            first.spike_threshold_mV,
-            soma,
-            dend,
-            hr,
-            keep_hr,
-            peaks,
-            npeaks,
-        )
+    if use_cuda and first.num_segments + 1 > MAX_NODES_CUDA:
+        raise ValueError(f"the CUDA kernel supports up to {MAX_NODES_CUDA - 1} segments")
+    run = _launch_cuda if use_cuda else _run_batch
+    run(params, x, duration, spm, first.spike_threshold_mV, soma, dend, hr, keep_hr, peaks, npeaks)
     if np.any(npeaks > peaks.shape[1]):
         raise RuntimeError(f"more than {peaks.shape[1]} spike peaks in one simulation")
     results = []

@@ -12,8 +12,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ from torch import Tensor
 from neurotwin.data.generate import Interrupted
 from neurotwin.data.store import open_dataset
 from neurotwin.data.windows import FixedWindows, RandomWindows, available_targets
+from neurotwin.interrupt import StopFlag
 from neurotwin.models.base import Twin
 from neurotwin.train.bias_init import head_bias_values, init_head_bias
 from neurotwin.train.checkpoint import (
@@ -99,28 +98,6 @@ def model_from_spec(spec: dict[str, Any]) -> Twin:
     from neurotwin import models
 
     return models.from_spec(spec)  # type: ignore[attr-defined]
-
-
-class _StopFlag:
-    """The first Ctrl-C sets a flag the loop checks between steps; a second one raises."""
-
-    def __init__(self) -> None:
-        self.stop = False
-        self._old: Any = None
-
-    def __enter__(self) -> _StopFlag:
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.stop:
-            raise KeyboardInterrupt
-        self.stop = True
-
-    def __exit__(self, *exc: object) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
 
 
 # -- the loop ---------------------------------------------------------------------------------
@@ -316,7 +293,7 @@ class _Trainer:
         batches = self._batches()
         self.model.train()
         try:
-            with _StopFlag() as flag:
+            with StopFlag() as flag:
                 stopped_by = self._stop_reason(elapsed())
                 while stopped_by is None:
                     if flag.stop:
