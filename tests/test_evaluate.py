@@ -17,7 +17,6 @@ from neurotwin.cli import build_dataset_config
 from neurotwin.commands.train import register
 from neurotwin.data import make_dataset
 from neurotwin.evaluate import EvalConfig, evaluate, key_metrics
-from neurotwin.models.linear import LinearTwin
 from neurotwin.train import train
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -149,12 +148,6 @@ def test_cli_bad_option_is_one_line(trained, cli, tmp_path: Path, option, fragme
 
 # -- the LIF demonstration ----------------------------------------------------------------------
 @pytest.mark.slow
-@pytest.mark.xfail(
-    not hasattr(LinearTwin, "init_head_bias"),
-    reason="the linear twin needs init_head_bias (models): from a spike logit of 0, Adam first "
-    "drives every filter weight down together and 30 s of training do not undo it",
-    strict=True,
-)
 def test_lif_linear_twin_reaches_auc_above_0_9(tmp_path: Path) -> None:
     t0 = time.monotonic()
     data = lif_dataset(tmp_path / "lif", {"train": 64, "valid": 4, "test": 8}, 2000)

@@ -74,6 +74,20 @@ class LinearTwin(Twin):
     def _forward(self, x: Tensor) -> dict[str, Tensor]:
         return self._readout(self.filter(x))  # filter: (B, 1, T)
 
+    @torch.no_grad()
+    def init_head_bias(self, values: dict[str, Tensor]) -> None:
+        """Start each head at ``values[head]`` (learning units, per channel): the filter's bias
+        carries the spike logit; each affine head's offset absorbs the rest."""
+        bias = self.filter.bias
+        assert bias is not None
+        if "spike" in values:
+            bias.copy_(values["spike"].reshape(1).to(bias))
+        offsets = torch.split(self.offset, self._affine_sizes)
+        gains = torch.split(self.gain, self._affine_sizes)
+        for head, offset, gain in zip(self._affine_heads, offsets, gains, strict=True):
+            if head in values:
+                offset.copy_(values[head].to(offset) - gain * bias)
+
     def _stream_state(self, batch_size: int) -> Any:
         return self.filter.init_state(batch_size)
 
