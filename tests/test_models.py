@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from twin_helpers import events, one_torch_thread  # noqa: F401  (fixture)
 
 from neurotwin import models
 from neurotwin.models import HEADS, build, for_cell, from_spec, get, names, registry_table
@@ -32,23 +33,6 @@ TCN_SIZES = {
     "D": (922_380, 241),
     "E": (328_460, 81),
 }
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: intra-op threads only add synchronisation (badly so on a busy 2-core
-    machine), so these tests run single-threaded and restore the setting afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _events(batch: int, t: int, seed: int = 0, channels: int = 16) -> torch.Tensor:
-    """Sparse non-negative event weights (B, C, T), like synaptic inputs."""
-    g = torch.Generator().manual_seed(seed)
-    hits = torch.rand(batch, channels, t, generator=g) < 0.08
-    return hits * (0.5 + 2.0 * torch.rand(batch, channels, t, generator=g))
 
 
 def _smallest_presets() -> set[tuple[str, str]]:
@@ -107,7 +91,7 @@ def test_registry_contract(name: str, preset: str) -> None:
     assert model.name == name and cfg.in_channels == 16 and cfg.num_dend == 8
 
     # shapes, for (B, C_in, T) and (B, 2, S, T) inputs
-    x = _events(2, 300)
+    x = events(2, 300)
     with torch.no_grad():
         y = model(x)
         y4 = model(x.view(2, 2, 8, 300))
@@ -120,7 +104,7 @@ def test_registry_contract(name: str, preset: str) -> None:
     # causality: changing x[..., t:] leaves y[..., :t] unchanged
     t_cut = 137
     x2 = x.clone()
-    x2[..., t_cut:] = _events(2, 300 - t_cut, seed=1)
+    x2[..., t_cut:] = events(2, 300 - t_cut, seed=1)
     with torch.no_grad():
         y2 = model(x2)
     for h in y:
@@ -136,7 +120,7 @@ def test_registry_contract(name: str, preset: str) -> None:
         assert name in ("lstm", "gru", "rnn", "elm", "elm_branch")
     else:
         t0, t = 20, rf + 60
-        xa = _events(1, t, seed=2)
+        xa = events(1, t, seed=2)
         xb = xa.clone()
         xb[..., t0] += 3.0
         with torch.no_grad():
@@ -157,7 +141,7 @@ def _check_overfits(model: models.Twin) -> None:
     """The loss on one small batch halves within 150 Adam steps."""
     torch.manual_seed(0)
     model.train()
-    x = _events(2, 160, seed=3)
+    x = events(2, 160, seed=3)
     target = _targets(x * model.scaling.input_scale, model.config.heads)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     first, value = None, math.inf
@@ -191,12 +175,12 @@ def test_tcn_dilation_receptive_field() -> None:
 def test_head_selection(name: str) -> None:
     model = build(name, heads=("spike", "soma"))
     with torch.no_grad():
-        out = model(_events(1, 50))
+        out = model(events(1, 50))
     assert list(out) == ["spike", "soma"]
     assert all(v.shape == (1, 1, 50) for v in out.values())
     dend_only = build(name, heads=("dend",), num_dend=3, in_channels=6)
     with torch.no_grad():
-        assert dend_only(_events(1, 20, channels=6))["dend"].shape == (1, 3, 20)
+        assert dend_only(events(1, 20, channels=6))["dend"].shape == (1, 3, 20)
 
 
 @pytest.mark.parametrize("name", names())
@@ -209,7 +193,7 @@ def test_spec_round_trip(name: str) -> None:
     assert twin.config == model.config and type(twin) is type(model)
     twin.load_state_dict(model.state_dict())
     twin.eval()
-    x = _events(2, 120, channels=10)
+    x = events(2, 120, channels=10)
     with torch.no_grad():
         a, b = model(x), twin(x)
     for h in a:
@@ -227,7 +211,7 @@ def test_predict_units() -> None:
     model = build("tcn", "A").eval()
     with torch.no_grad():
         model.heads.proj.bias.copy_(torch.linspace(-30, 30, 12))  # push outputs out of range
-        phys = model.predict(_events(2, 100))
+        phys = model.predict(events(2, 100))
     lo, hi = model.scaling.soma_clamp_mV
     assert phys["soma"].min() >= lo and phys["soma"].max() <= hi
     assert ((phys["spike"] >= 0) & (phys["spike"] <= 1)).all()
@@ -235,8 +219,8 @@ def test_predict_units() -> None:
     assert phys["dend"].min() >= d_lo and phys["dend"].max() <= d_hi
     plain = build("tcn", "A").eval()
     with torch.no_grad():
-        raw = plain(_events(2, 100, seed=4))["soma"]
-        mv = plain.predict(_events(2, 100, seed=4))["soma"]
+        raw = plain(events(2, 100, seed=4))["soma"]
+        mv = plain.predict(events(2, 100, seed=4))["soma"]
     inside = (raw * 11.5 - 85).clamp(lo, hi)
     torch.testing.assert_close(mv, inside)
 
@@ -341,7 +325,7 @@ def test_elm_script_equals_eager_and_learns_timescales(name: str) -> None:
     taus = model.tau_mem_ms.detach()
     assert taus.min() == pytest.approx(1.0, rel=1e-3) and taus.max() == pytest.approx(150, rel=1e-3)
     assert np.allclose(np.diff(np.log(taus.numpy())), np.log(150) / 9, rtol=1e-2)  # log-spaced
-    x = _events(2, 80)
+    x = events(2, 80)
     out = model(x)
     model.scan_impl = "eager"
     ref = model(x)

@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 import typer
+from twin_helpers import events, one_torch_thread  # noqa: F401  (fixture)
 from typer.testing import CliRunner
 
 from neurotwin.models import build, export_onnx, export_torchscript, get, names
@@ -16,29 +17,13 @@ from neurotwin.models.streaming import RingBuffer
 CASES = [(name, preset) for name in names() for preset in get(name).presets]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: intra-op threads only add synchronisation (badly so on a busy 2-core
-    machine), so these tests run single-threaded and restore the setting afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _events(batch: int, t: int, seed: int = 0, channels: int = 16) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    hits = torch.rand(batch, channels, t, generator=g) < 0.08
-    return hits * (0.5 + 2.0 * torch.rand(batch, channels, t, generator=g))
-
-
 # -- streaming -----------------------------------------------------------------------------------
 @pytest.mark.parametrize(("name", "preset"), CASES, ids=[f"{n}-{p}" for n, p in CASES])
 def test_streaming_equals_full_pass(name: str, preset: str) -> None:
     torch.manual_seed(0)
     model = build(name, preset).eval()
     t = 160 if model.receptive_field_ms != 1021 else 300  # transformer small: past its window
-    x = _events(2, t)
+    x = events(2, t)
     with torch.no_grad():
         full = model(x)
     streamer = model.stream(batch_size=2)
@@ -53,7 +38,7 @@ def test_streaming_equals_full_pass(name: str, preset: str) -> None:
 def test_streamer_reset_and_errors() -> None:
     model = build("tcn", "A").eval()
     streamer = model.stream(1)
-    x = _events(1, 30)
+    x = events(1, 30)
     first = streamer.run(x)
     streamer.reset()
     again = streamer.run(x)
@@ -67,7 +52,7 @@ def test_streamer_reset_and_errors() -> None:
 def test_transformer_cache_is_bounded() -> None:
     model = build("transformer", "tiny", window_ms=8).eval()
     streamer = model.stream(1)
-    streamer.run(_events(1, 40))
+    streamer.run(events(1, 40))
     assert all(c["k"].shape[2] == 8 for c in streamer.state["kv"])
 
 
@@ -90,7 +75,7 @@ def test_torchscript_export(name: str, preset: str, tmp_path) -> None:
     assert diff <= 1e-4
     assert model.training  # the export puts it back in the mode it was in
     loaded = torch.jit.load(str(tmp_path / "twin.pt"))
-    x = _events(1, 50)
+    x = events(1, 50)
     out = loaded(x)
     assert isinstance(out, tuple) and len(out) == len(export_heads(model))
     with torch.no_grad():
@@ -109,7 +94,7 @@ def test_onnx_export(name: str, preset: str, tmp_path) -> None:
     assert diff <= 1e-4
     session = ort.InferenceSession(str(tmp_path / "twin.onnx"))
     assert [o.name for o in session.get_outputs()] == ["spike", "soma", "dend"]  # HEADS order
-    dend = session.run(["dend"], {"x": _events(4, 33).numpy()})[0]
+    dend = session.run(["dend"], {"x": events(4, 33).numpy()})[0]
     assert dend.shape == (4, 8, 33)
 
 
