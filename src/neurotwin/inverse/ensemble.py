@@ -1,0 +1,313 @@
+"""A K-fold ensemble of inverse regressors, saved as an *estimator folder*.
+
+Member ``k`` of ``M`` trains on the training split minus fold ``k`` and stops early on fold
+``k`` (with ``M = 1``: on all of it, stopping on the validation split). The ensemble's mean is
+the estimate; its spread σ_ens, calibrated on the validation split as
+``σ² = (a_k σ_ens)² + b_k²`` per parameter (a, b minimising the Gaussian NLL), is the
+uncertainty. The validation split also sets the out-of-range detector (:mod:`.ood`).
+
+Estimator folder::
+
+    estimator.json            format, resolved configs (model, fit, ensemble), dataset meta
+                              (simulator + settings, params, stimulus, dt_ms, transform), data
+                              path and sizes, calibration (a, b), OOD summary, versions, complete
+    members/member_KK.pt      finished members (weights + config + history)
+    members/member_KK.state.pt  the epoch state of an unfinished member (resume)
+    ood.npz                   the OOD detector
+
+Rerunning :func:`train_ensemble` on the same folder skips finished members and resumes an
+unfinished one; every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neurotwin.interrupt import StopFlag
+from neurotwin.inverse.fit import FitConfig, embed_array, fit_regressor, predict_array
+from neurotwin.inverse.ood import OODDetector, fit_ood
+from neurotwin.inverse.regressor import InverseCNN, RegressorConfig, _coerce, _req
+from neurotwin.train.checkpoint import (
+    load_checkpoint,
+    plain,
+    save_checkpoint,
+    versions,
+    write_json,
+)
+
+log = logging.getLogger(__name__)
+
+FORMAT = "neurotwin-inverse-estimator"
+VERSION = 1
+MANIFEST = "estimator.json"
+OOD_FILE = "ood.npz"
+
+
+@dataclass(frozen=True)
+class EnsembleConfig:
+    n_members: int = 8
+    ood_false_alarm: float = 0.05  # target false-alarm rate of the out-of-range flag
+    ood_limit: float = 1.1  # |scaled estimate| at or beyond this is "at the output limit"
+    max_embed: int = 5000  # training traces used to fit the embedding Gaussians
+
+    def __post_init__(self) -> None:
+        _coerce(self)
+        _req(self.n_members >= 1, f"n_members must be >= 1, got {self.n_members}")
+        _req(
+            0 < self.ood_false_alarm < 1,
+            f"ood_false_alarm must be in (0, 1), got {self.ood_false_alarm}",
+        )
+        _req(0 < self.ood_limit <= 1.2, f"ood_limit must be in (0, 1.2], got {self.ood_limit}")
+        _req(self.max_embed >= 2, f"max_embed must be >= 2, got {self.max_embed}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class EnsemblePrediction:
+    """Scaled estimates: member outputs (M, N, K), mean (N, K), raw and calibrated σ (N, K),
+    and the OOD score (N,), flag (N,) and at-limit marker (N,) when a detector is present."""
+
+    members: np.ndarray
+    mean: np.ndarray
+    std_raw: np.ndarray
+    std: np.ndarray
+    score: np.ndarray | None = None
+    flag: np.ndarray | None = None
+    at_limit: np.ndarray | None = None
+    components: np.ndarray | None = None
+
+
+def _nll_calibration(err: np.ndarray, s: np.ndarray) -> tuple[float, float]:
+    """(a, b) minimising the Gaussian NLL of errors ``err`` (N,) with σ² = (a s)² + b²."""
+    rms = float(np.sqrt(np.mean(err**2))) + 1e-9
+    best = (np.inf, 1.0, 0.0)
+    for a in np.geomspace(0.05, 20.0, 61):
+        for b in np.concatenate([[0.0], np.geomspace(rms / 100, rms * 2, 40)]):
+            var = (a * s) ** 2 + b**2 + 1e-12
+            nll = float(np.mean(np.log(var) + err**2 / var))
+            if nll < best[0]:
+                best = (nll, float(a), float(b))
+    return best[1], best[2]
+
+
+class Estimator:
+    """A trained estimator folder: :meth:`predict_features` on features (N, T),
+    :meth:`predict_traces` on raw traces in mV (N, T)."""
+
+    def __init__(self, path: Path, manifest: dict[str, Any], members: list[InverseCNN],
+                 ood: OODDetector | None) -> None:  # fmt: skip
+        self.path = path
+        self.manifest = manifest
+        self.members = members
+        self.ood = ood
+
+    # -- description --------------------------------------------------------------------
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.manifest.get("meta") or {}
+
+    @property
+    def model_config(self) -> RegressorConfig:
+        return RegressorConfig.from_dict(self.manifest["model"])
+
+    @property
+    def param_names(self) -> list[str]:
+        params = self.meta.get("params")
+        if params:
+            return [p[0] if isinstance(p, list | tuple) else p["name"] for p in params]
+        return [f"p{i}" for i in range(self.model_config.n_outputs)]
+
+    @property
+    def n_samples(self) -> int:
+        return self.model_config.n_inputs
+
+    @property
+    def dt_ms(self) -> float | None:
+        dt = self.meta.get("dt_ms")
+        return float(dt) if dt is not None else None
+
+    # -- prediction ---------------------------------------------------------------------
+    def predict_features(self, x: np.ndarray) -> EnsemblePrediction:
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim == 1:
+            x = x[None]
+        if x.ndim != 2 or x.shape[1] != self.n_samples:
+            raise ValueError(f"expected features (N, {self.n_samples}), got {x.shape}")
+        finite = np.isfinite(x).all(1)
+        xs = np.where(np.isfinite(x), x, 0.0).astype(np.float32)
+        members = np.stack([predict_array(m, xs) for m in self.members])  # (M, N, K)
+        mean = members.mean(0)
+        std_raw = members.std(0, ddof=1) if len(members) > 1 else np.zeros_like(mean)
+        cal = self.manifest.get("calibration")
+        if cal:
+            a, b = np.asarray(cal["a"]), np.asarray(cal["b"])
+            std = np.sqrt((a * std_raw) ** 2 + b**2)
+        else:
+            std = std_raw
+        pred = EnsemblePrediction(members, mean, std_raw, std)
+        if self.ood is not None:
+            emb = np.stack([embed_array(m, xs) for m in self.members])  # (M, N, E)
+            score, at_limit, comp = self.ood.score(emb, mean, std_raw)
+            score = np.where(finite, score, np.inf)
+            pred.score, pred.at_limit, pred.components = score, at_limit | ~finite, comp
+            pred.flag = self.ood.flag(score)
+        return pred
+
+    def features(self, v_mv: np.ndarray) -> np.ndarray:
+        return apply_transform(v_mv, self.meta.get("transform"))
+
+    def predict_traces(self, v_mv: np.ndarray) -> EnsemblePrediction:
+        return self.predict_features(self.features(v_mv))
+
+
+def apply_transform(v_mv: np.ndarray, spec: dict[str, Any] | None) -> np.ndarray:
+    """Raw traces (N, T) in mV → network features, by the dataset's transform spec (part 1's
+    ``transform_traces``); ``None`` or ``{"name": "identity"}`` leaves them as they are."""
+    v = np.asarray(v_mv, dtype=np.float32)
+    if spec is None or spec.get("name") == "identity":
+        return v
+    from neurotwin.inverse.data import transform_traces
+
+    return np.asarray(transform_traces(v, spec), dtype=np.float32)
+
+
+def load_estimator(path: str | Path) -> Estimator:
+    path = Path(path)
+    mf = path / MANIFEST
+    if not mf.is_file():
+        raise FileNotFoundError(f"{path} is not an estimator folder (no {MANIFEST})")
+    manifest = json.loads(mf.read_text())
+    if manifest.get("format") != FORMAT:
+        raise ValueError(f"{mf} is not a neurotwin inverse estimator")
+    if not manifest.get("complete"):
+        raise ValueError(f"{path} is unfinished; rerun `neurotwin inverse train` to complete it")
+    members = [_load_member(path / "members" / f"member_{k:02d}.pt")
+               for k in range(manifest["ensemble"]["n_members"])]  # fmt: skip
+    ood = OODDetector.load(path / OOD_FILE) if (path / OOD_FILE).is_file() else None
+    return Estimator(path, manifest, members, ood)
+
+
+def _load_member(path: Path) -> InverseCNN:
+    state = load_checkpoint(path)
+    model = InverseCNN(RegressorConfig.from_dict(state["model_config"]))
+    model.load_state_dict(state["state_dict"])
+    return model.eval()
+
+
+def _folds(n: int, m: int, seed: int) -> list[np.ndarray]:
+    order = np.random.default_rng(seed).permutation(n)
+    return [np.sort(f) for f in np.array_split(order, m)]
+
+
+def train_ensemble(
+    out: str | Path,
+    x_train: np.ndarray,
+    z_train: np.ndarray,
+    x_val: np.ndarray,
+    z_val: np.ndarray,
+    *,
+    model_cfg: RegressorConfig,
+    fit_cfg: FitConfig,
+    ens_cfg: EnsembleConfig | None = None,
+    meta: dict[str, Any] | None = None,
+    data_info: dict[str, Any] | None = None,
+    stop: StopFlag | None = None,
+    progress: Callable[[int, dict[str, float]], None] | None = None,
+) -> Estimator:
+    """Train (or resume) the ensemble into folder ``out``, calibrate its σ and its OOD
+    detector on the validation split, and return the loaded :class:`Estimator`.
+    ``progress(member, epoch_row)`` is called after every epoch."""
+    ens_cfg = ens_cfg or EnsembleConfig()
+    out = Path(out)
+    if len(x_train) < 2 * ens_cfg.n_members:
+        raise ValueError(
+            f"{len(x_train)} training traces are too few for {ens_cfg.n_members} members"
+        )
+    manifest: dict[str, Any] = plain({
+        "format": FORMAT, "version": VERSION, "model": model_cfg.to_dict(),
+        "fit": fit_cfg.to_dict(), "ensemble": ens_cfg.to_dict(), "meta": meta or {},
+        "data": {**(data_info or {}), "n_train": len(x_train), "n_val": len(x_val)},
+        "versions": versions(), "complete": False,
+    })  # fmt: skip
+    mf = out / MANIFEST
+    if mf.is_file():
+        old = json.loads(mf.read_text())
+        for key in ("model", "fit", "ensemble", "meta", "data"):
+            if old.get(key) != manifest[key]:
+                raise ValueError(
+                    f"{out} holds an estimator trained with another {key} configuration; "
+                    "choose another --out or remove it"
+                )
+    write_json(mf, manifest)
+    (out / "members").mkdir(parents=True, exist_ok=True)
+
+    m = ens_cfg.n_members
+    folds = _folds(len(x_train), m, fit_cfg.seed) if m > 1 else []
+    members: list[InverseCNN] = []
+    summaries: list[dict[str, Any]] = []
+    for k in range(m):
+        final = out / "members" / f"member_{k:02d}.pt"
+        if final.is_file():
+            members.append(_load_member(final))
+            summaries.append(load_checkpoint(final)["summary"])
+            log.info("member %d already trained", k)
+            continue
+        if m > 1:
+            val_idx = folds[k]
+            tr_idx = np.setdiff1d(np.arange(len(x_train)), val_idx)
+            xs, zs, xv, zv = x_train[tr_idx], z_train[tr_idx], x_train[val_idx], z_train[val_idx]
+        else:
+            xs, zs, xv, zv = x_train, z_train, x_val, z_val
+        state = out / "members" / f"member_{k:02d}.state.pt"
+        res = fit_regressor(
+            model_cfg, fit_cfg.replace(seed=fit_cfg.seed + k), xs, zs, xv, zv,
+            checkpoint=state, stop=stop,
+            progress=(lambda row, k=k: progress(k, row)) if progress else None,
+        )  # fmt: skip
+        summary = {
+            "member": k, "best_epoch": res.best_epoch, "best_val": res.best_val,
+            "epochs": res.epochs, "elapsed_s": res.elapsed_s, "stopped_by": res.stopped_by,
+        }  # fmt: skip
+        save_checkpoint(final, {"model_config": model_cfg.to_dict(),
+                                "state_dict": res.model.state_dict(), "summary": summary,
+                                "history": res.history})  # fmt: skip
+        state.unlink(missing_ok=True)
+        members.append(res.model)
+        summaries.append(summary)
+        if stop is not None and stop.stop:
+            from neurotwin.inverse.fit import FitInterrupted
+
+            raise FitInterrupted(f"stopped after member {k + 1} of {m}; rerun to resume")
+
+    est = Estimator(out, manifest, members, None)
+    # σ calibration on the validation split
+    pred = est.predict_features(x_val)
+    err = z_val - pred.mean
+    ab = [_nll_calibration(err[:, j], pred.std_raw[:, j]) for j in range(err.shape[1])]
+    manifest["calibration"] = {"a": [a for a, _ in ab], "b": [b for _, b in ab]}
+    pred = est.predict_features(x_val)
+    # the out-of-range detector
+    rng = np.random.default_rng(fit_cfg.seed)
+    sub = rng.choice(len(x_train), min(len(x_train), ens_cfg.max_embed), replace=False)
+    emb_tr = np.stack([embed_array(mm, x_train[np.sort(sub)]) for mm in members])  # (M, n, E)
+    emb_va = np.stack([embed_array(mm, x_val) for mm in members])  # (M, N, E)
+    det = fit_ood(emb_tr, emb_va, pred.mean, pred.std_raw,
+                  false_alarm=ens_cfg.ood_false_alarm, limit=ens_cfg.ood_limit)  # fmt: skip
+    det.save(out / OOD_FILE)
+    est.ood = det
+    manifest["ood"] = det.summary()
+    manifest["members"] = summaries
+    manifest["num_params"] = members[0].num_params
+    manifest["complete"] = True
+    write_json(mf, manifest)
+    return est
