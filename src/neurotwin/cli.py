@@ -354,12 +354,14 @@ def demo(
 def _register_command_groups() -> None:
     """Commands that live in neurotwin.commands (each module adds its own to ``app``)."""
     from neurotwin.commands import models as models_commands
+    from neurotwin.commands import study as study_commands
     from neurotwin.commands import inverse as inverse_commands
     from neurotwin.commands import train as train_commands
 
     models_commands.register(app)
     train_commands.register(app)
     inverse_commands.register(app)
+    study_commands.register(app)
 
 
 _register_command_groups()
