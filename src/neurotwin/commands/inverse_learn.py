@@ -1,9 +1,254 @@
-"""Commands of ``neurotwin inverse`` (see neurotwin.commands.inverse)."""
+"""Commands of ``neurotwin inverse`` (see neurotwin.commands.inverse): ``train``, ``evaluate``,
+``posterior``, ``search``, ``learning-curve``, ``predict``, ``demo``."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from neurotwin.cli import friendly, parse_sets
+
+__all__ = ["register"]
+
+DataOpt = Annotated[
+    Path, typer.Option("--data", help="Inverse dataset (neurotwin inverse make-data).")
+]
+SetsOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="model.FIELD=V, fit.FIELD=V or ensemble.FIELD=V (repeatable)."),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+
+
+class _EpochBar:
+    """A tqdm bar over members × epochs, fed by the ensemble's progress callback."""
+
+    def __init__(self, quiet: bool, members: int, max_epochs: int) -> None:
+        self.quiet, self.members, self.max_epochs = quiet, members, max_epochs
+        self.bar: Any = None
+
+    def __call__(self, member: int, row: dict[str, float]) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=self.members * self.max_epochs, unit="epoch",
+                            disable=self.quiet, dynamic_ncols=True)  # fmt: skip
+        self.bar.n = member * self.max_epochs + int(row["epoch"])
+        self.bar.set_description(f"member {member + 1}/{self.members}")
+        self.bar.set_postfix(train=f"{row['train_loss']:.4f}", val=f"{row['val_loss']:.4f}")
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _print_metrics(m: dict[str, Any]) -> None:
+    r2 = ", ".join(f"{k} {v:.3f}" for k, v in m["r2"].items())
+    typer.echo(f"{m['split']} (n={m['n']}): mean R² {m['mean_r2']:.4f} ({r2})")
+    e, u = m["ensemble"], m["ensemble_uncalibrated"]
+    typer.echo(
+        f"coverage ±1σ {100 * e['coverage_1sigma']:.1f}% (nominal 68.3), "
+        f"±2σ {100 * e['coverage_2sigma']:.1f}% (95.4); raw ensemble spread: "
+        f"{100 * u['coverage_1sigma']:.1f}% / {100 * u['coverage_2sigma']:.1f}%"
+    )
+    if "ood_false_alarm" in m:
+        typer.echo(
+            f"out-of-range flag on in-distribution traces: {100 * m['ood_false_alarm']:.1f}%"
+        )
+
+
+def train(
+    data: DataOpt,
+    out: Annotated[Path, typer.Option(help="Estimator folder to write (or resume).")],
+    members: Annotated[int | None, typer.Option(help="Ensemble members (default 8).")] = None,
+    max_train: Annotated[int | None, typer.Option(help="Use the first N training traces.")] = None,
+    set_: SetsOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train a K-fold ensemble of CNN regressors (θ from a trace), calibrate its σ and its
+    out-of-range flag on the validation split; rerun to resume after Ctrl-C."""
+    from neurotwin.interrupt import StopFlag
+    from neurotwin.inverse.pipeline import evaluate_estimator, split_sets, train_estimator
+
+    model_sets, fit_sets, ens_sets = split_sets(parse_sets(set_))
+    if members is not None:
+        ens_sets["n_members"] = members
+    bar = _EpochBar(quiet, ens_sets.get("n_members", 8), fit_sets.get("max_epochs", 60))
+    try:
+        with StopFlag() as stop:
+            est = train_estimator(data, out, model_sets=model_sets, fit_sets=fit_sets,
+                                  ens_sets=ens_sets, max_train=max_train, stop=stop,
+                                  progress=bar)  # fmt: skip
+    finally:
+        bar.close()
+    typer.echo(f"wrote {out} ({len(est.members)} members, {est.manifest['num_params']} "
+               "parameters each)")  # fmt: skip
+    metrics = evaluate_estimator(est, data, "test", out / "eval", figures=False)
+    _print_metrics(metrics)
+
+
+def evaluate(
+    estimator: Annotated[Path, typer.Option(help="Estimator folder.")],
+    data: DataOpt,
+    out: Annotated[Path | None, typer.Option(help="Folder for metrics.json and figures.")] = None,
+    split: Annotated[str, typer.Option(help="train | val | test")] = "test",
+    max_n: Annotated[int | None, typer.Option(help="First N traces of the split.")] = None,
+) -> None:
+    """R² per parameter, ±1σ/±2σ coverage, calibration curve and figures on a split."""
+    from neurotwin.inverse.ensemble import load_estimator
+    from neurotwin.inverse.pipeline import evaluate_estimator
+
+    est = load_estimator(estimator)
+    out = out or estimator / "eval"
+    m = evaluate_estimator(est, data, split, out, max_n=max_n)
+    _print_metrics(m)
+    typer.echo(f"wrote {out}/metrics.json and figures")
+
+
+def posterior(
+    data: DataOpt,
+    out: Annotated[Path, typer.Option(help="Folder for the posterior and its diagnostics.")],
+    max_train: Annotated[int | None, typer.Option(help="Use the first N training traces.")] = None,
+    max_test: Annotated[int, typer.Option(help="Test traces for coverage.")] = 300,
+    epochs: Annotated[int, typer.Option(help="Maximum training epochs.")] = 50,
+    estimator: Annotated[
+        Path | None, typer.Option(help="Compare with this ensemble's intervals.")
+    ] = None,
+) -> None:
+    """Neural posterior estimation (sbi, the CNN as embedding net) with expected-coverage
+    diagnostics on the test split."""
+    from neurotwin.inverse.posterior import run_posterior
+
+    res = run_posterior(data, out, max_train=max_train, max_test=max_test, max_epochs=epochs,
+                        estimator=estimator)  # fmt: skip
+    typer.echo(
+        f"NPE on {res['n_train']} traces: mean R² (posterior mean) {res['mean_r2']:.4f}; "
+        f"coverage ±1σ {100 * res['coverage_1sigma']:.1f}%, ±2σ {100 * res['coverage_2sigma']:.1f}%"
+    )
+    typer.echo(f"wrote {out}")
+
+
+def search(
+    data: DataOpt,
+    out: Annotated[Path, typer.Option(help="Folder for the study database and best.yaml.")],
+    trials: Annotated[int, typer.Option(help="Total number of trials.")] = 20,
+    max_train: Annotated[int | None, typer.Option(help="Use the first N training traces.")] = None,
+    max_epochs: Annotated[int, typer.Option(help="Epochs per trial.")] = 20,
+    storage: Annotated[str | None, typer.Option(help="Optuna storage URL.")] = None,
+    seed: int = 0,
+) -> None:
+    """Random hyperparameter search (Optuna; SQLite in OUT by default; rerun to resume)."""
+    from neurotwin.inverse.search import run_search
+
+    best = run_search(data, out, n_trials=trials, max_train=max_train, max_epochs=max_epochs,
+                      storage=storage, seed=seed)  # fmt: skip
+    typer.echo(f"best validation loss {best['value']:.5f} (trial {best['number']}): "
+               f"{json.dumps(best['params'])}")  # fmt: skip
+    typer.echo(f"wrote {out}/best.yaml; use it with `neurotwin inverse train --set ...`")
+
+
+def learning_curve(
+    data: DataOpt,
+    out: Annotated[Path, typer.Option(help="Folder for learning_curve.csv/.png.")],
+    sizes: Annotated[
+        str, typer.Option(help="Training-set sizes, comma-separated.")
+    ] = "1000,3000,10000",
+    members: Annotated[int, typer.Option(help="Ensemble members per size.")] = 1,
+    set_: SetsOpt = None,
+) -> None:
+    """Test accuracy against training-set size (resumes finished sizes)."""
+    from neurotwin.inverse.search import run_learning_curve
+
+    try:
+        ns = [int(s) for s in sizes.split(",") if s.strip()]
+    except ValueError as exc:
+        raise ValueError(f"--sizes expects integers separated by commas, got {sizes!r}") from exc
+    rows = run_learning_curve(data, out, ns, members=members, sets=parse_sets(set_))
+    for r in rows:
+        typer.echo(f"n_train {r['n_train']:>7}: mean R² {r['mean_r2']:.4f}  ({r['train_s']:.0f} s)")
+    typer.echo(f"wrote {out}/learning_curve.csv and .png")
+
+
+def predict(
+    estimator: Annotated[Path, typer.Option(help="Estimator folder.")],
+    trace: Annotated[Path, typer.Option(help="Trace in mV: .npy, .csv or .nwb.")],
+    dt_ms: Annotated[
+        float | None, typer.Option(help="Sampling interval of a file without a time column.")
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Re-simulate at the estimate and overlay (PNG).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Estimate the cell's parameters from one trace, with ±1σ intervals and an out-of-range
+    verdict."""
+    import numpy as np
+
+    from neurotwin.inverse.ensemble import load_estimator
+    from neurotwin.inverse.predict import fit_to_estimator, load_trace, predict_trace, resimulate
+
+    est = load_estimator(estimator)
+    tr = load_trace(trace, dt_ms=dt_ms if dt_ms is not None else est.dt_ms)
+    res = predict_trace(est, tr)
+    if as_json:
+        typer.echo(json.dumps(res.to_dict(), indent=2))
+    else:
+        for note in res.notes:
+            typer.echo(f"note: {note}")
+        for p in res.params:
+            typer.echo(f"{p.name:>12} = {p.value:.4g} {p.unit}   (±1σ: {p.low_1sigma:.4g} .. "
+                       f"{p.high_1sigma:.4g})")  # fmt: skip
+        if res.out_of_range is None:
+            typer.echo("out-of-range check: not available for this estimator")
+        else:
+            verdict = "OUT OF RANGE" if res.out_of_range else "in range"
+            thr = est.ood.threshold if est.ood is not None else float("nan")
+            typer.echo(f"verdict: {verdict} (score {res.ood_score:.2f}, threshold {thr:.2f})")
+            for r in res.reasons:
+                typer.echo(f"  - {r}")
+    if plot is not None:
+        from neurotwin.plots.inverse import plot_trace_overlay, plt, save_figure
+
+        obs = fit_to_estimator(tr, est)
+        sim, dt = resimulate(est, np.array([p.value for p in res.params]))
+        fig, ax = plt.subplots(figsize=(10, 3.5))
+        plot_trace_overlay(obs.v_mv, sim, dt, ax=ax)
+        ax.set_title(f"{est.meta.get('simulator', {}).get('name', '')} at the estimate")
+        fig.tight_layout()
+        save_figure(fig, plot)
+        typer.echo(f"wrote {plot}")
+
+
+def demo(
+    scale: Annotated[str, typer.Option(help="smoke | demo | full")] = "smoke",
+    out: Annotated[Path | None, typer.Option(help="Default results/inverse/SCALE.")] = None,
+    simulators: Annotated[
+        str | None, typer.Option(help="Comma-separated simulators (default: all).")
+    ] = None,
+    posterior: Annotated[bool, typer.Option(help="Also fit the sbi posterior.")] = True,
+) -> None:
+    """End to end: make data, train ensembles, evaluate, cross-model OOD test, REPORT.md."""
+    from neurotwin.inverse.study import run_inverse_demo
+
+    sims = [s.strip() for s in simulators.split(",")] if simulators else None
+    report = run_inverse_demo(scale, out=out, simulators=sims, posterior=posterior,
+                              log=typer.echo)  # fmt: skip
+    typer.echo(f"wrote {report}")
 
 
 def register(inverse_app: typer.Typer) -> None:
     """Add this module's commands to the ``inverse`` group."""
+    for fn, name in (
+        (train, "train"),
+        (evaluate, "evaluate"),
+        (posterior, "posterior"),
+        (search, "search"),
+        (learning_curve, "learning-curve"),
+        (predict, "predict"),
+        (demo, "demo"),
+    ):
+        inverse_app.command(name)(friendly(fn))

@@ -1,0 +1,251 @@
+"""Reading an observed trace (``.npy``, ``.csv``, ``.nwb``), resampling it to the estimator's
+sampling interval, and estimating the parameters with their uncertainty and an out-of-range
+verdict: :func:`load_trace`, :func:`predict_trace`.
+
+Traces are somatic membrane potential in **mV**, sample ``k`` at ``k·dt`` from the start of the
+stimulus the estimator was trained with (``estimator.json``: ``meta.stimulus``, ``meta.dt_ms``).
+
+* ``.npy``: a 1D array (T,) in mV; its sampling interval is ``dt_ms`` (default: the
+  estimator's). A 2D (T, 2) array is read as columns (time in ms, V in mV).
+* ``.csv``: one column (V in mV, sampling ``dt_ms``) or two (time in ms, V in mV); one header
+  line is skipped when it is not numeric.
+* ``.nwb``: the first ``CurrentClampSeries`` (else the first series with unit volts) in the file's
+  acquisition, via pynwb; data × conversion (+ offset) in volts → mV, rate → dt.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neurotwin.inverse.ensemble import Estimator
+
+FORMATS = (".npy", ".csv", ".nwb")
+
+
+@dataclass
+class Trace:
+    v_mv: np.ndarray  # (T,)
+    dt_ms: float
+    source: str
+    notes: list[str] = field(default_factory=list)
+
+
+def _from_columns(arr: np.ndarray, path: Path) -> tuple[np.ndarray, float | None]:
+    """(T,) or (T, 2) [time ms, V mV] → (V, dt or None)."""
+    if arr.ndim == 1:
+        return arr, None
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        return arr[:, 0], None
+    if arr.ndim == 2 and arr.shape[1] == 2:
+        t = arr[:, 0].astype(np.float64)
+        steps = np.diff(t)
+        if len(steps) == 0 or not np.all(steps > 0):
+            raise ValueError(f"{path}: the time column must increase")
+        dt = float(np.median(steps))
+        if np.max(np.abs(steps - dt)) > 1e-3 * dt:
+            raise ValueError(f"{path}: the time column is not evenly spaced")
+        return arr[:, 1], dt
+    raise ValueError(
+        f"{path}: expected a 1D trace or (T, 2) columns [time_ms, V_mV], got {arr.shape}"
+    )
+
+
+def _read_csv(path: Path) -> np.ndarray:
+    lines = path.read_text().strip().splitlines()
+    if not lines:
+        raise ValueError(f"{path} is empty")
+    skip = 0
+    try:
+        [float(v) for v in lines[0].replace(";", ",").split(",")]
+    except ValueError:
+        skip = 1
+    try:
+        return np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2, dtype=np.float64)
+    except ValueError as exc:
+        raise ValueError(f"{path} is not a numeric CSV ({exc})") from exc
+
+
+def _read_nwb(path: Path) -> tuple[np.ndarray, float, str]:
+    try:
+        from pynwb import NWBHDF5IO
+    except ImportError as exc:  # pragma: no cover - pynwb is a dependency
+        raise ValueError("reading .nwb needs pynwb (pip install pynwb)") from exc
+    from pynwb.icephys import CurrentClampSeries
+
+    try:
+        with NWBHDF5IO(str(path), "r") as io:
+            nwb = io.read()
+            series = list(nwb.acquisition.values())
+            chosen = next((s for s in series if isinstance(s, CurrentClampSeries)), None)
+            if chosen is None:
+                chosen = next((s for s in series if getattr(s, "unit", "") in ("volts", "V")), None)
+            if chosen is None:
+                raise ValueError(f"{path}: no current-clamp (volts) series in acquisition")
+            data = np.asarray(chosen.data[:], dtype=np.float64)
+            conv = float(getattr(chosen, "conversion", 1.0) or 1.0)
+            offset = float(getattr(chosen, "offset", 0.0) or 0.0)
+            rate = chosen.rate
+            if rate is None and chosen.timestamps is not None:
+                ts = np.asarray(chosen.timestamps[:], dtype=np.float64)
+                rate = 1.0 / float(np.median(np.diff(ts)))
+            if not rate:
+                raise ValueError(f"{path}: series {chosen.name!r} has no sampling rate")
+            return (data * conv + offset) * 1e3, 1e3 / float(rate), chosen.name
+    except (OSError, KeyError) as exc:
+        raise ValueError(f"{path} is not a readable NWB file ({exc})") from exc
+
+
+def load_trace(path: str | Path, *, dt_ms: float | None = None) -> Trace:
+    """Read a trace in mV (see the module docstring). ``dt_ms`` is the sampling interval of a
+    file without a time column."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"trace file {path} does not exist")
+    suffix = path.suffix.lower()
+    notes: list[str] = []
+    if suffix == ".npy":
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is one message
+            raise ValueError(f"cannot read {path} as a .npy array ({exc})") from exc
+        v, dt_file = _from_columns(np.asarray(arr), path)
+    elif suffix == ".csv":
+        v, dt_file = _from_columns(_read_csv(path), path)
+    elif suffix == ".nwb":
+        v, dt_file, name = _read_nwb(path)
+        notes.append(f"read NWB series {name!r}")
+    else:
+        raise ValueError(f"{path}: unsupported trace format {suffix!r}; use one of {FORMATS}")
+    if dt_file is not None and dt_ms is not None and not math.isclose(dt_file, dt_ms, rel_tol=1e-3):
+        notes.append(f"the file's own sampling ({dt_file:g} ms) overrides --dt-ms {dt_ms:g}")
+    dt = dt_file if dt_file is not None else dt_ms
+    if dt is None or not dt > 0:
+        raise ValueError(f"{path}: the sampling interval is unknown; pass dt_ms")
+    v = np.asarray(v, dtype=np.float64)
+    if v.size < 2:
+        raise ValueError(f"{path}: a trace needs at least 2 samples, got {v.size}")
+    if not np.isfinite(v).all():
+        raise ValueError(f"{path}: the trace holds NaN or inf")
+    return Trace(v.astype(np.float32), float(dt), str(path), notes)
+
+
+def resample(v: np.ndarray, dt_from_ms: float, dt_to_ms: float) -> np.ndarray:
+    """Resample a trace (T,) from ``dt_from_ms`` to ``dt_to_ms`` (polyphase, anti-aliased)."""
+    if math.isclose(dt_from_ms, dt_to_ms, rel_tol=1e-6):
+        return np.asarray(v, dtype=np.float32)
+    from scipy.signal import resample_poly
+
+    ratio = Fraction(dt_from_ms / dt_to_ms).limit_denominator(1000)  # new samples per old one
+    out = resample_poly(np.asarray(v, dtype=np.float64), ratio.numerator, ratio.denominator,
+                        padtype="line")  # fmt: skip
+    return out.astype(np.float32)
+
+
+def fit_to_estimator(trace: Trace, estimator: Estimator) -> Trace:
+    """Resample ``trace`` to the estimator's sampling (with a note) and check its length."""
+    dt = estimator.dt_ms or trace.dt_ms
+    v, notes = trace.v_mv, list(trace.notes)
+    if not math.isclose(trace.dt_ms, dt, rel_tol=1e-6):
+        v = resample(v, trace.dt_ms, dt)
+        notes.append(f"resampled from {trace.dt_ms:g} ms to {dt:g} ms per sample")
+    t_need = estimator.n_samples
+    if len(v) != t_need:
+        if abs(len(v) - t_need) <= 1 and len(v) > 1:  # one sample lost or gained in resampling
+            v = np.resize(v, t_need) if len(v) > t_need else np.append(v, v[-1])
+        else:
+            raise ValueError(
+                f"{trace.source}: the trace has {len(v)} samples at {dt:g} ms "
+                f"({len(v) * dt:g} ms); the estimator expects {t_need} samples "
+                f"({t_need * dt:g} ms, its stimulus's duration)"
+            )
+    return Trace(v.astype(np.float32), dt, trace.source, notes)
+
+
+@dataclass
+class ParamEstimate:
+    name: str
+    unit: str
+    value: float  # ensemble mean, physical units
+    low_1sigma: float  # physical bounds of mean ∓ 1 σ (scaled space)
+    high_1sigma: float
+    z: float
+    z_std: float
+
+
+@dataclass
+class TracePrediction:
+    params: list[ParamEstimate]
+    ood_score: float | None
+    out_of_range: bool | None
+    at_limit: bool | None
+    reasons: list[str]
+    notes: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+def _param_specs(estimator: Estimator) -> list[tuple[str, str, float, float]]:
+    params = estimator.meta.get("params")
+    if not params:
+        return [(n, "scaled", -1.0, 1.0) for n in estimator.param_names]
+    return [(str(p[0]), str(p[1]), float(p[2]), float(p[3])) for p in params]
+
+
+def unscale(z: np.ndarray, specs: list[tuple[str, str, float, float]]) -> np.ndarray:
+    """Scaled z (..., K) → physical values (the linear map of the prior box)."""
+    low = np.array([s[2] for s in specs])
+    high = np.array([s[3] for s in specs])
+    return low + (np.asarray(z, dtype=np.float64) + 1.0) * 0.5 * (high - low)
+
+
+def predict_trace(estimator: Estimator, trace: Trace) -> TracePrediction:
+    """Estimate the parameters of one observed trace (resampled and length-checked first)."""
+    trace = fit_to_estimator(trace, estimator)
+    pred = estimator.predict_traces(trace.v_mv[None])
+    specs = _param_specs(estimator)
+    mean, std = pred.mean[0], pred.std[0]
+    phys = unscale(mean, specs)
+    lo, hi = unscale(mean - std, specs), unscale(mean + std, specs)
+    params = [
+        ParamEstimate(
+            s[0], s[1], float(phys[j]), float(lo[j]), float(hi[j]), float(mean[j]), float(std[j])
+        )  # fmt: skip
+        for j, s in enumerate(specs)
+    ]
+    reasons: list[str] = []
+    score = flag = at_limit = None
+    if pred.score is not None and estimator.ood is not None:
+        score, flag, at_limit = float(pred.score[0]), bool(pred.flag[0]), bool(pred.at_limit[0])
+        comp = pred.components[0] if pred.components is not None else None
+        if at_limit:
+            names = [p.name for p in params if abs(p.z) >= estimator.ood.limit]
+            reasons.append(f"estimate at the edge of the output range: {', '.join(names)}")
+        if comp is not None and flag and comp[0] > estimator.ood.threshold:
+            reasons.append("the trace is unlike the training traces (embedding distance)")
+        if comp is not None and flag and comp[1] > estimator.ood.threshold:
+            reasons.append("the ensemble members disagree")
+    return TracePrediction(params, score, flag, at_limit, reasons, trace.notes)
+
+
+def resimulate(estimator: Estimator, theta: np.ndarray) -> tuple[np.ndarray, float]:
+    """Simulate the estimator's cell at physical ``theta`` (K,) under its stimulus: (V (T,), dt)."""
+    from neurotwin.inverse.simulators import get_simulator
+    from neurotwin.inverse.stimuli import Stimulus
+
+    meta = estimator.meta
+    sim_meta = meta.get("simulator")
+    if not sim_meta or "stimulus" not in meta:
+        raise ValueError(f"{estimator.path} does not name a simulator and stimulus to re-simulate")
+    sim = get_simulator(sim_meta["name"], **(sim_meta.get("settings") or {}))
+    stim = Stimulus.from_dict(meta["stimulus"])
+    v = sim.simulate(np.asarray(theta, dtype=np.float64)[None], stim)[0]
+    return v, stim.dt_ms

@@ -1,0 +1,298 @@
+"""Tests of inverse learning (neurotwin.inverse.{regressor,fit,ensemble,ood,evaluate,predict})
+on a synthetic problem with a known answer: a trace ``x(t) = (0.8 + 0.5 z0) sin(2π t (3 +
+1.5 z1)) + z2 t + noise`` of 128 samples from three scaled parameters z ∈ [-1, 1]³."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from neurotwin.inverse.ensemble import EnsembleConfig, load_estimator, train_ensemble
+from neurotwin.inverse.evaluate import (
+    calibration_curve,
+    coverage,
+    r2_per_param,
+    sample_coverage,
+)
+from neurotwin.inverse.fit import FitConfig, FitInterrupted, fit_regressor, predict_array
+from neurotwin.inverse.ood import perturb_traces
+from neurotwin.inverse.regressor import InverseCNN, RegressorConfig
+
+T = 128
+MODEL = RegressorConfig(n_inputs=T, n_outputs=3, conv_filters=(8, 16), fc_sizes=(32,))
+FIT = FitConfig(max_epochs=25, batch_size=64, lr=3e-3, patience=6)
+META = {
+    "params": [["amp", "mV", 0.0, 10.0], ["freq", "Hz", 1.0, 5.0], ["slope", "mV/s", -1, 1]],
+    "dt_ms": 0.5,
+    "transform": {"name": "identity"},
+}
+
+
+def synth(n: int, seed: int = 0, noise: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    z = rng.uniform(-1, 1, (n, 3)).astype(np.float32)
+    t = np.linspace(0, 1, T, dtype=np.float32)
+    x = (0.8 + 0.5 * z[:, :1]) * np.sin(2 * np.pi * t * (3 + 1.5 * z[:, 1:2])) + z[:, 2:3] * t
+    return (x + rng.normal(0, noise, x.shape)).astype(np.float32), z
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def estimator_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("inv") / "est"
+    x, z = synth(1200)
+    xv, zv = synth(400, seed=2)
+    train_ensemble(out, x, z, xv, zv, model_cfg=MODEL, fit_cfg=FIT,
+                   ens_cfg=EnsembleConfig(n_members=3), meta=META)  # fmt: skip
+    return out
+
+
+# -- the regressor --------------------------------------------------------------------------
+def test_regressor_shapes_and_bounded_output() -> None:
+    net = InverseCNN(MODEL)
+    x = torch.randn(5, T) * 1000  # huge inputs saturate the tanh but never pass ±1.2
+    y = net(x)
+    assert y.shape == (5, 3)
+    assert bool((y.abs() < 1.2 + 1e-6).all())
+    assert net.embed(x).shape == (5, MODEL.embedding_dim)
+    with pytest.raises(ValueError, match=r"\(B, 128\)"):
+        net(torch.randn(2, 100))
+
+
+def test_regressor_config_validates() -> None:
+    with pytest.raises(ValueError, match="kernel must be odd"):
+        RegressorConfig(n_inputs=T, n_outputs=3, kernel=4)
+    with pytest.raises(ValueError, match="too short"):
+        RegressorConfig(n_inputs=8, n_outputs=3, conv_filters=(4, 4, 4, 4))
+    with pytest.raises(ValueError, match="unknown regressor field"):
+        RegressorConfig.from_dict({"n_inputs": 8, "n_outputs": 1, "width": 3})
+    assert MODEL.replace(conv_filters=[4, 8]).conv_filters == (4, 8)
+
+
+# -- training -------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_fit_learns_known_answer_and_not_shuffled_targets() -> None:
+    x, z = synth(1200)
+    xv, zv = synth(300, seed=1)
+    xt, zt = synth(300, seed=2)
+    res = fit_regressor(MODEL, FIT, x, z, xv, zv)
+    r2 = r2_per_param(zt, predict_array(res.model, xt))
+    assert r2.min() > 0.95, r2
+    # negative control: targets shuffled across traces carry no information
+    zs = z[np.random.default_rng(3).permutation(len(z))]
+    res = fit_regressor(MODEL, FIT.replace(max_epochs=10), x, zs, xv, zv)
+    assert r2_per_param(zt, predict_array(res.model, xt)).max() < 0.2
+
+
+def test_fit_resumes_with_identical_weights(tmp_path: Path) -> None:
+    x, z = synth(200)
+    xv, zv = synth(50, seed=1)
+    cfg = FIT.replace(max_epochs=4, patience=10)
+    ref = fit_regressor(MODEL, cfg, x, z, xv, zv)
+
+    def stop_after_two(row: dict[str, float]) -> None:
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    ckpt = tmp_path / "state.pt"
+    with pytest.raises(FitInterrupted):
+        fit_regressor(MODEL, cfg, x, z, xv, zv, checkpoint=ckpt, progress=stop_after_two)
+    res = fit_regressor(MODEL, cfg, x, z, xv, zv, checkpoint=ckpt)
+    assert res.epochs == 4 and len(res.history) == 4
+    for k, v in ref.model.state_dict().items():
+        torch.testing.assert_close(res.model.state_dict()[k], v)
+    with pytest.raises(ValueError, match="another configuration"):
+        fit_regressor(MODEL, cfg.replace(lr=1e-4), x, z, xv, zv, checkpoint=ckpt)
+
+
+def test_fit_rejects_bad_arrays() -> None:
+    x, z = synth(20)
+    with pytest.raises(ValueError, match="does not match"):
+        fit_regressor(MODEL, FIT, x[:, :64], z, x[:, :64], z)
+    bad = x.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        fit_regressor(MODEL, FIT, bad, z, x, z)
+    with pytest.raises(ValueError, match="optimizer"):
+        FitConfig(optimizer="sgd")
+
+
+# -- metrics --------------------------------------------------------------------------------
+def test_coverage_on_hand_made_cases() -> None:
+    z = np.array([[0.0], [0.5], [1.0], [3.0]])
+    mean = np.zeros((4, 1))
+    std = np.ones((4, 1))
+    assert coverage(z, mean, std, 1.0)[0] == 0.75  # |3| > 1
+    assert coverage(z, mean, std, 0.4)[0] == 0.25
+    rng = np.random.default_rng(0)
+    zt = rng.normal(size=(20000, 2))
+    nominal, observed = calibration_curve(zt, np.zeros_like(zt), np.ones_like(zt))
+    np.testing.assert_allclose(observed, nominal, atol=0.01)
+    _, over = calibration_curve(zt, np.zeros_like(zt), 3 * np.ones_like(zt))
+    assert (over > nominal).all()
+    samples = rng.normal(size=(400, 500, 2))
+    nominal, observed = sample_coverage(rng.normal(size=(500, 2)), samples)
+    np.testing.assert_allclose(observed, nominal, atol=0.04)
+    np.testing.assert_allclose(r2_per_param(zt, zt), [1.0, 1.0])
+
+
+# -- the ensemble, its calibration and the OOD flag ------------------------------------------
+@pytest.mark.slow
+def test_ensemble_accuracy_coverage_and_ood(estimator_dir: Path) -> None:
+    est = load_estimator(estimator_dir)
+    xt, zt = synth(600, seed=5)
+    p = est.predict_features(xt)
+    assert p.members.shape == (3, 600, 3) and p.std.shape == (600, 3)
+    assert r2_per_param(zt, p.mean).mean() > 0.97
+    c1 = coverage(zt, p.mean, p.std, 1.0).mean()
+    c2 = coverage(zt, p.mean, p.std, 2.0).mean()
+    assert abs(c1 - 0.683) < 0.1 and abs(c2 - 0.954) < 0.06, (c1, c2)
+    assert p.flag.mean() < 0.12  # target 5%; 400 validation traces set the threshold
+    # out of distribution: time-reversed traces, pure noise, a flat line
+    rng = np.random.default_rng(6)
+    rev = xt[:200, ::-1].copy()
+    noise = rng.normal(0, 1, (200, T)).astype(np.float32)
+    assert est.predict_features(rev).flag.mean() > 0.9
+    assert est.predict_features(noise).flag.mean() > 0.9
+    flat = np.full((3, T), 5.0, np.float32)
+    pf = est.predict_features(flat)
+    assert pf.flag.all()
+    bad = xt[:2].copy()
+    bad[:, 3] = np.nan
+    assert est.predict_features(bad).flag.all()
+
+
+@pytest.mark.slow
+def test_ensemble_resumes_without_duplicating_work(tmp_path: Path) -> None:
+    x, z = synth(300)
+    xv, zv = synth(100, seed=1)
+    fit = FIT.replace(max_epochs=3)
+    ens = EnsembleConfig(n_members=3)
+    out = tmp_path / "est"
+    calls: list[tuple[int, int]] = []
+
+    def stop_in_member_one(member: int, row: dict[str, float]) -> None:
+        calls.append((member, int(row["epoch"])))
+        if member == 1 and row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(FitInterrupted):
+        train_ensemble(out, x, z, xv, zv, model_cfg=MODEL, fit_cfg=fit, ens_cfg=ens,
+                       meta=META, progress=stop_in_member_one)  # fmt: skip
+    assert (out / "members" / "member_00.pt").is_file()
+    assert (out / "members" / "member_01.state.pt").is_file()
+    with pytest.raises(ValueError, match="unfinished"):
+        load_estimator(out)
+    mtime = (out / "members" / "member_00.pt").stat().st_mtime_ns
+    calls.clear()
+    train_ensemble(out, x, z, xv, zv, model_cfg=MODEL, fit_cfg=fit, ens_cfg=ens, meta=META,
+                   progress=lambda m, r: calls.append((m, int(r["epoch"]))))  # fmt: skip
+    assert calls == [(1, 3), (2, 1), (2, 2), (2, 3)]  # member 0 skipped, member 1 resumed
+    assert (out / "members" / "member_00.pt").stat().st_mtime_ns == mtime
+    assert not (out / "members" / "member_01.state.pt").exists()
+    assert load_estimator(out).manifest["complete"]
+    with pytest.raises(ValueError, match="another fit configuration"):
+        train_ensemble(out, x, z, xv, zv, model_cfg=MODEL, fit_cfg=fit.replace(lr=1e-2),
+                       ens_cfg=ens, meta=META)  # fmt: skip
+
+
+def test_perturbations_change_traces() -> None:
+    rng = np.random.default_rng(0)
+    v = np.linspace(-80, 20, 100, dtype=np.float32)[None].repeat(2, 0)
+    assert perturb_traces(v, "clipped", rng).max() == -30.0
+    tr = perturb_traces(v, "truncated", rng)
+    assert (tr[:, 60:] == v[:, 59:60]).all()
+    assert not np.allclose(perturb_traces(v, "noise", rng), v)
+    with pytest.raises(ValueError, match="unknown perturbation"):
+        perturb_traces(v, "bogus", rng)
+
+
+# -- predict: trace files and the command ---------------------------------------------------
+def _write_nwb(path: Path, v_mv: np.ndarray, rate_hz: float) -> None:
+    from datetime import datetime
+
+    from pynwb import NWBHDF5IO, NWBFile
+    from pynwb.icephys import CurrentClampSeries
+
+    nwb = NWBFile("test", "t1", datetime(2024, 1, 1, tzinfo=UTC))
+    dev = nwb.create_device("amp")
+    elec = nwb.create_icephys_electrode(name="e0", description="soma", device=dev)
+    nwb.add_acquisition(CurrentClampSeries(name="ccs", data=v_mv / 1e3, electrode=elec,
+                                           rate=rate_hz, gain=1.0, starting_time=0.0))  # fmt: skip
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+
+
+def test_load_trace_formats_and_resampling(tmp_path: Path, estimator_dir: Path) -> None:
+    from neurotwin.inverse.predict import fit_to_estimator, load_trace
+
+    est = load_estimator(estimator_dir)
+    x, _ = synth(1, seed=9)
+    v = x[0]
+    np.save(tmp_path / "a.npy", v)
+    tr = load_trace(tmp_path / "a.npy", dt_ms=0.5)
+    np.testing.assert_allclose(tr.v_mv, v)
+    t = np.arange(T) * 0.5
+    np.savetxt(tmp_path / "b.csv", np.c_[t, v], delimiter=",", header="t_ms,v_mV", comments="")
+    tr = load_trace(tmp_path / "b.csv")
+    assert tr.dt_ms == pytest.approx(0.5)
+    np.testing.assert_allclose(tr.v_mv, v, atol=1e-5)
+    _write_nwb(tmp_path / "c.nwb", v.astype(np.float64), rate_hz=2000.0)
+    tr = load_trace(tmp_path / "c.nwb")
+    assert tr.dt_ms == pytest.approx(0.5)
+    np.testing.assert_allclose(tr.v_mv, v, atol=1e-4)
+    # the same trace sampled twice as finely is resampled, with a note
+    fine = np.interp(np.arange(2 * T) * 0.25, t, v).astype(np.float32)
+    np.save(tmp_path / "fine.npy", fine)
+    tr = fit_to_estimator(load_trace(tmp_path / "fine.npy", dt_ms=0.25), est)
+    assert len(tr.v_mv) == T and any("resampled from 0.25 ms" in n for n in tr.notes)
+    np.testing.assert_allclose(tr.v_mv[5:-5], v[5:-5], atol=0.15)
+    with pytest.raises(ValueError, match="expects 128 samples"):
+        fit_to_estimator(load_trace(tmp_path / "a.npy", dt_ms=1.0), est)
+
+
+def test_predict_command(tmp_path: Path, estimator_dir: Path) -> None:
+    from neurotwin.cli import app
+
+    runner = CliRunner()
+    x, z = synth(1, seed=11)
+    np.save(tmp_path / "t.npy", x[0])
+    r = runner.invoke(app, ["inverse", "predict", "--estimator", str(estimator_dir),
+                            "--trace", str(tmp_path / "t.npy"), "--json"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert [p["name"] for p in out["params"]] == ["amp", "freq", "slope"]
+    np.testing.assert_allclose([p["z"] for p in out["params"]], z[0], atol=0.2)
+    amp = out["params"][0]
+    assert amp["low_1sigma"] < amp["value"] < amp["high_1sigma"]
+    assert out["out_of_range"] is False
+    r = runner.invoke(app, ["inverse", "predict", "--estimator", str(estimator_dir),
+                            "--trace", str(tmp_path / "t.npy")])  # fmt: skip
+    assert r.exit_code == 0 and "verdict: in range" in r.output and "amp" in r.output
+    # bad input: one line, exit 2
+    np.save(tmp_path / "short.npy", x[0, :50])
+    (tmp_path / "t.txt").write_text("1,2")
+    for args, msg in (
+        (["--estimator", str(tmp_path / "nope"), "--trace", str(tmp_path / "t.npy")],
+         "not an estimator folder"),
+        (["--estimator", str(estimator_dir), "--trace", str(tmp_path / "short.npy")],
+         "expects 128 samples"),
+        (["--estimator", str(estimator_dir), "--trace", str(tmp_path / "t.txt")],
+         "unsupported trace format"),
+        (["--estimator", str(estimator_dir), "--trace", str(tmp_path / "missing.npy")],
+         "does not exist"),
+    ):  # fmt: skip
+        r = runner.invoke(app, ["inverse", "predict", *args])
+        assert r.exit_code == 2, r.output
+        assert msg in r.output and len(r.output.strip().splitlines()) == 1, r.output
