@@ -31,15 +31,15 @@ def cache_root() -> Path:
     return Path(_cache_dir())
 
 
-def sources() -> list[Path]:
-    return sorted(p for p in SOURCE_DIR.iterdir() if p.suffix in (".mod", ".inc"))
+def sources(source_dir: Path = SOURCE_DIR) -> list[Path]:
+    return sorted(p for p in source_dir.iterdir() if p.suffix in (".mod", ".inc"))
 
 
-def source_hash() -> str:
+def source_hash(source_dir: Path = SOURCE_DIR) -> str:
     import neuron
 
     h = hashlib.sha256(f"neuron={neuron.__version__}".encode())
-    for p in sources():
+    for p in sources(source_dir):
         h.update(p.name.encode())
         h.update(p.read_bytes())
     return h.hexdigest()[:16]
@@ -62,11 +62,12 @@ def _library(build_dir: Path) -> Path | None:
     return libs[0] if libs else None
 
 
-def compiled_dir() -> Path:
-    """The folder holding the compiled mechanisms for the current sources (compiles if needed)."""
+def compiled_dir(source_dir: Path = SOURCE_DIR) -> Path:
+    """The folder holding the compiled mechanisms for the current sources (compiles if needed).
+    ``source_dir``: this folder (the default set) or one of its sub-folders (an extra set)."""
     root = cache_root() / "mechanisms"
     root.mkdir(parents=True, exist_ok=True)
-    digest = source_hash()
+    digest = source_hash(source_dir)
     target = root / digest
     if _library(target) is not None:
         return target
@@ -76,7 +77,7 @@ def compiled_dir() -> Path:
             return target
         work = Path(tempfile.mkdtemp(prefix=f"{digest}.", dir=root))
         try:
-            for p in sources():
+            for p in sources(source_dir):
                 shutil.copy2(p, work / p.name)
             log.info("compiling NEURON mechanisms into %s", target)
             proc = subprocess.run(
@@ -109,3 +110,31 @@ def load() -> None:
     if not h.nrn_load_dll(str(lib)):
         raise RuntimeError(f"NEURON could not load {lib}")
     _loaded = lib
+
+
+EXTRA_SETS: dict[str, str] = {"mainen": "ms_na"}
+"""Sub-folders holding extra mechanism sets (compiled into their own library), each with one
+mechanism name that shows whether the set is loaded."""
+_loaded_extra: dict[str, Path] = {}
+
+
+def load_extra(name: str) -> None:
+    """Compile (first time only) and load the extra set ``name`` (a sub-folder, e.g. the Mainen
+    & Sejnowski channels) into this process's NEURON."""
+    if name in _loaded_extra:
+        return
+    if name not in EXTRA_SETS:
+        raise ValueError(f"unknown mechanism set {name!r}; valid: {', '.join(EXTRA_SETS)}")
+    from neuron import h
+
+    try:
+        h.Section(name="_probe").insert(EXTRA_SETS[name])
+        _loaded_extra[name] = Path("<preloaded>")
+        return
+    except ValueError:
+        pass
+    lib = _library(compiled_dir(SOURCE_DIR / name))
+    assert lib is not None
+    if not h.nrn_load_dll(str(lib)):
+        raise RuntimeError(f"NEURON could not load {lib}")
+    _loaded_extra[name] = lib
