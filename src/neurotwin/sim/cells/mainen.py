@@ -89,18 +89,18 @@ class MainenModel:
             dend.L, dend.diam, dend.nseg = dend_L, dend_diam, dend_nseg
             dend.connect(soma(1), 0)
             hill = h.Section(name=f"ms_hill{k}")
-            hill.L, hill.nseg = 10.0, 5
+            hill.L, hill.nseg = 10.0, 3
             hill.connect(soma(0), 0)
             for seg in hill:
                 seg.diam = 4.0 + (1.5 - 4.0) * seg.x
             iseg = h.Section(name=f"ms_iseg{k}")
-            iseg.L, iseg.diam, iseg.nseg = 15.0, 1.5, 5
+            iseg.L, iseg.diam, iseg.nseg = 15.0, 1.5, 3
             iseg.connect(hill(1), 0)
             axon: list[Any] = []
             parent = iseg
             for j in range(N_INTERNODES):
                 myelin = h.Section(name=f"ms_myelin{k}_{j}")
-                myelin.L, myelin.diam, myelin.nseg = 100.0, 1.5, 5
+                myelin.L, myelin.diam, myelin.nseg = 100.0, 1.5, 3
                 node = h.Section(name=f"ms_node{k}_{j}")
                 node.L, node.diam, node.nseg = 1.0, 1.1, 1
                 myelin.connect(parent(1), 0)
