@@ -1,9 +1,249 @@
-"""Commands of ``neurotwin inverse`` (see neurotwin.commands.inverse)."""
+"""Commands of ``neurotwin inverse`` (see neurotwin.commands.inverse): ``models``,
+``simulate`` and ``make-data``."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
 import typer
+
+__all__ = ["register", "split_sets"]
+
+
+def split_sets(model: str, sets: list[str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``--set`` pairs → (simulator settings, stimulus fields); a key that is neither is refused
+    with the valid names."""
+    from neurotwin.cli import parse_sets
+    from neurotwin.inverse.simulators import simulator_class
+    from neurotwin.inverse.stimuli import Stimulus
+
+    cls = simulator_class(model)
+    sim_fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    stim_fields = {f.name for f in dataclasses.fields(Stimulus)}
+    sim_sets: dict[str, Any] = {}
+    stim_sets: dict[str, Any] = {}
+    for key, value in parse_sets(sets).items():
+        if key in sim_fields:
+            sim_sets[key] = value
+        elif key in stim_fields:
+            stim_sets[key] = value
+        else:
+            raise ValueError(
+                f"--set {key}: not a {model} setting ({', '.join(sorted(sim_fields)) or 'none'}) "
+                f"nor a stimulus field ({', '.join(sorted(stim_fields))})"
+            )
+    return sim_sets, stim_sets
+
+
+def _build(model: str, stimulus: str | None, sets: list[str] | None) -> tuple[Any, Any]:
+    from neurotwin.inverse.simulators import get_simulator
+
+    sim_sets, stim_sets = split_sets(model, sets)
+    sim = get_simulator(model, **sim_sets)
+    stim = sim.default_stimulus()
+    if stimulus is not None and stimulus != stim.kind:
+        stim = stim.replace(kind=stimulus)
+    if stim_sets:
+        stim = stim.replace(**stim_sets)
+    return sim, stim
+
+
+def _models(as_json: bool) -> None:
+    from neurotwin.inverse.simulators import get_simulator, simulator_names
+
+    table = [get_simulator(name).describe() for name in simulator_names()]
+    for row, name in zip(table, simulator_names(), strict=True):
+        row["default_stimulus"] = get_simulator(name).default_stimulus().to_dict()
+    if as_json:
+        typer.echo(json.dumps(table, indent=2))
+        return
+    for row in table:
+        settings = ", ".join(f"{k}={v}" for k, v in row["settings"].items())
+        typer.echo(f"{row['name']} ({settings})")
+        for name, unit, low, high in row["params"]:
+            typer.echo(f"    {name:12s} {low:>10g} … {high:<10g} {unit}")
+
+
+def _simulate(
+    model: str,
+    stimulus: str | None,
+    sets: list[str] | None,
+    params: list[str] | None,
+    out: Path | None,
+    plot: Path | None,
+) -> None:
+    from neurotwin.cli import parse_sets
+
+    sim, stim = _build(model, stimulus, sets)
+    values = parse_sets(params, "--param")
+    unknown = sorted(set(values) - set(sim.param_names))
+    if unknown:
+        raise ValueError(
+            f"unknown {model} parameter(s) {', '.join(unknown)}; valid: "
+            f"{', '.join(sim.param_names)}"
+        )
+    theta = sim.default_theta()
+    for k, name in enumerate(sim.param_names):
+        if name in values:
+            theta[k] = float(values[name])
+    v = sim.simulate(theta[None], stim)[0]
+    spikes = int(np.sum((v[1:] >= 0) & (v[:-1] < 0)))
+    typer.echo(
+        f"{model}: {stim.kind} stimulus, {stim.duration_ms:g} ms at {stim.dt_ms:g} ms; "
+        f"V from {v.min():.1f} to {v.max():.1f} mV, {spikes} spikes (upward 0 mV crossings)"
+    )
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(
+            out,
+            v_mV=v,
+            current_nA=stim.current_nA(),
+            theta=theta,
+            param_names=np.array(sim.param_names),
+            stimulus=np.array(json.dumps(stim.to_dict())),
+        )
+        typer.echo(f"wrote {out}")
+    if plot is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        t = stim.time_ms()
+        fig, (ax_v, ax_i) = plt.subplots(
+            2, 1, sharex=True, figsize=(8, 4), gridspec_kw={"height_ratios": [3, 1]}
+        )
+        ax_v.plot(t, v, lw=0.8)
+        ax_v.set_ylabel("V (mV)")
+        ax_v.set_title(
+            f"{model}: "
+            + ", ".join(f"{n}={x:g}" for n, x in zip(sim.param_names, theta, strict=True)),
+            fontsize=7,
+        )
+        ax_i.plot(t, stim.current_nA(), lw=0.8, color="k")
+        ax_i.set_ylabel("I (nA)")
+        ax_i.set_xlabel("time (ms)")
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(plot, dpi=120, bbox_inches="tight")
+        plt.close(fig)
+        typer.echo(f"wrote {plot}")
+
+
+def _make_data(
+    model: str,
+    n: int,
+    out: Path,
+    stimulus: str | None,
+    sets: list[str] | None,
+    seed: int,
+    workers: int | None,
+    scheduler: str | None,
+    chunk: int | None,
+    transform: str,
+    quiet: bool,
+) -> None:
+    from tqdm import tqdm
+
+    from neurotwin.inverse.data import make_inverse_dataset
+
+    sim, stim = _build(model, stimulus, sets)
+    bar: Any = None
+
+    def progress(k: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(
+                total=total, unit="sim", disable=quiet, dynamic_ncols=True, desc=f"{model} → {out}"
+            )
+        bar.update(k)
+
+    try:
+        report = make_inverse_dataset(
+            out,
+            sim,
+            n,
+            stimulus=stim,
+            seed=seed,
+            workers=workers,
+            scheduler=scheduler,
+            chunk=chunk,
+            transform=transform,
+            progress=progress,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    rate = report.simulated / report.elapsed_s if report.elapsed_s > 0 else float("nan")
+    typer.echo(
+        f"{out}: {report.simulated} simulated now ({rate:.1f}/s); stored "
+        + ", ".join(f"{s} {report.done[s]}/{report.counts[s]}" for s in report.counts)
+    )
 
 
 def register(inverse_app: typer.Typer) -> None:
     """Add this module's commands to the ``inverse`` group."""
+
+    @inverse_app.command("models")
+    def models_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+        """List the simulators with their settings and parameters (units, ranges)."""
+        from neurotwin.cli import friendly
+
+        friendly(_models)(as_json)
+
+    @inverse_app.command("simulate")
+    def simulate_cmd(
+        model: Annotated[str, typer.Option(help="Simulator (see `neurotwin inverse models`).")],
+        stimulus: Annotated[
+            str | None, typer.Option(help="reset_chirp | step | ramp | noise.")
+        ] = None,
+        set_: Annotated[
+            list[str] | None,
+            typer.Option("--set", help="Simulator setting or stimulus field KEY=VALUE."),
+        ] = None,
+        param: Annotated[
+            list[str] | None,
+            typer.Option("--param", help="Parameter NAME=VALUE (others: typical values)."),
+        ] = None,
+        out: Annotated[Path | None, typer.Option(help="Save the trace (.npz).")] = None,
+        plot: Annotated[Path | None, typer.Option(help="Draw it (.png).")] = None,
+    ) -> None:
+        """Simulate one parameter set under a stimulus; print a summary, save or plot it."""
+        from neurotwin.cli import friendly
+
+        friendly(_simulate)(model, stimulus, set_, param, out, plot)
+
+    @inverse_app.command("make-data")
+    def make_data_cmd(
+        model: Annotated[str, typer.Option(help="Simulator (see `neurotwin inverse models`).")],
+        n: Annotated[int, typer.Option(help="Parameter sets in all (split 0.8/0.1/0.1).")],
+        out: Annotated[Path, typer.Option(help="Dataset folder (Zarr); rerun to resume.")],
+        stimulus: Annotated[
+            str | None, typer.Option(help="reset_chirp (default) | step | ramp | noise.")
+        ] = None,
+        set_: Annotated[
+            list[str] | None,
+            typer.Option("--set", help="Simulator setting or stimulus field KEY=VALUE."),
+        ] = None,
+        seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+        workers: Annotated[
+            int | None, typer.Option(help="Local processes (default: all cores).")
+        ] = None,
+        scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address.")] = None,
+        chunk: Annotated[
+            int | None, typer.Option(help="Simulations per task and Zarr chunk.")
+        ] = None,
+        transform: Annotated[
+            str, typer.Option(help="Trace transform recorded for learning.")
+        ] = "log10_v81",
+        quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    ) -> None:
+        """Sample parameters uniformly, simulate, store θ (physical and scaled) and traces."""
+        from neurotwin.cli import friendly
+
+        friendly(_make_data)(
+            model, n, out, stimulus, set_, seed, workers, scheduler, chunk, transform, quiet
+        )
