@@ -90,7 +90,7 @@ class Izhikevich(InverseSimulator):
         )
 
     def default_stimulus(self) -> Stimulus:
-        """400 ms at 0.1 ms: reset −0.05 nA (I = −5) for 20 ms, then a 1→20 Hz chirp of
+        """400 ms at 0.1 ms: reset −0.05 nA (I = −5) for 20 ms, then a 2→40 Hz chirp of
         0.1 ± 0.1 nA (I = 0–20)."""
         return make_stimulus(amplitude_nA=0.1, offset_nA=0.1, reset_nA=-0.05)
 

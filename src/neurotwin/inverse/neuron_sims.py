@@ -53,7 +53,7 @@ class HHBall2Sticks(InverseSimulator):
             require(math.isfinite(value), f"{name} must be finite, got {value!r}")
 
     def default_stimulus(self) -> Stimulus:
-        """400 ms at 0.1 ms: −0.1 nA for 20 ms, then a 1→20 Hz chirp of 0.25 ± 0.25 nA."""
+        """400 ms at 0.1 ms: −0.1 nA for 20 ms, then a 2→40 Hz chirp of 0.25 ± 0.25 nA."""
         return make_stimulus(amplitude_nA=0.25, offset_nA=0.25, reset_nA=-0.1)
 
     def default_theta(self) -> np.ndarray:
@@ -93,7 +93,7 @@ class Mainen(InverseSimulator):
         )
 
     def default_stimulus(self) -> Stimulus:
-        """400 ms at 0.1 ms: −0.1 nA for 20 ms, then a 1→20 Hz chirp of 0.3 ± 0.3 nA."""
+        """400 ms at 0.1 ms: −0.1 nA for 20 ms, then a 2→40 Hz chirp of 0.3 ± 0.3 nA."""
         return make_stimulus(amplitude_nA=0.3, offset_nA=0.3, reset_nA=-0.1)
 
     def default_theta(self) -> np.ndarray:

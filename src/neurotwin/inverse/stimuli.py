@@ -51,8 +51,8 @@ class Stimulus:
     offset_nA: float = 0.2
     reset_nA: float = -0.5
     reset_ms: float = 20.0
-    f0_hz: float = 1.0
-    f1_hz: float = 20.0
+    f0_hz: float = 2.0
+    f1_hz: float = 40.0
     ramp_start_nA: float = 0.0
     noise_std_nA: float = 0.1
     noise_tau_ms: float = 5.0
@@ -149,18 +149,32 @@ class Stimulus:
         return cls(**d)
 
     def replace(self, **overrides: Any) -> Stimulus:
+        """A copy with ``overrides``; a new ``duration_ms`` or ``delay_ms`` without ``stim_ms``
+        keeps the window ending at 90 % of the duration."""
         check_fields(type(self), overrides)
-        return dataclasses.replace(self, **overrides)
+        return dataclasses.replace(self, **_fit_window(self, overrides))
+
+
+def _fit_window(base: Stimulus, overrides: dict[str, Any]) -> dict[str, Any]:
+    if "stim_ms" in overrides or not ({"duration_ms", "delay_ms"} & set(overrides)):
+        return overrides
+    duration = overrides.get("duration_ms", base.duration_ms)
+    delay = overrides.get("delay_ms", base.delay_ms)
+    if not all(isinstance(x, int | float) for x in (duration, delay)):
+        return overrides  # let validation name the bad field
+    return {**overrides, "stim_ms": max(0.9 * float(duration) - float(delay), 0.0)}
 
 
 def make_stimulus(kind: str = "reset_chirp", **overrides: Any) -> Stimulus:
-    """A stimulus of ``kind`` with field ``overrides`` (ValueError naming unknown fields).
+    """A stimulus of ``kind`` with field ``overrides`` (ValueError naming unknown fields). A
+    ``duration_ms`` or ``delay_ms`` given without ``stim_ms`` ends the window at 90 % of the
+    duration.
 
     >>> make_stimulus("step", amplitude_nA=0.2).current_nA().max()
     0.2
     """
     check_fields(Stimulus, overrides)
-    return Stimulus(kind=kind, **overrides)
+    return Stimulus(kind=kind, **_fit_window(Stimulus(), overrides))
 
 
 __all__ = ["KINDS", "Stimulus", "make_stimulus"]
