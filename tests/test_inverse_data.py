@@ -1,0 +1,204 @@
+"""Tests of inverse datasets (neurotwin.inverse.data) and ``neurotwin inverse`` data commands:
+determinism across worker counts, resume after an interruption, scaled ↔ physical round trip,
+metadata, transforms, refusal of changed options, and one-line CLI errors.
+
+Most use the Izhikevich cell on a 100 ms stimulus (milliseconds per chunk); one makes a tiny
+HH ball-and-two-sticks dataset through the CLI.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import zarr
+from typer.testing import CliRunner
+
+from neurotwin.cli import app
+from neurotwin.data.generate import Interrupted
+from neurotwin.data.store import StoreError
+from neurotwin.interrupt import StopFlag
+from neurotwin.inverse.data import (
+    make_inverse_dataset,
+    open_inverse_dataset,
+    split_counts,
+    transform_spec,
+    transform_traces,
+)
+from neurotwin.inverse.simulators import from_scaled, get_simulator
+from neurotwin.inverse.stimuli import make_stimulus
+
+STIM = make_stimulus(amplitude_nA=0.1, offset_nA=0.1, reset_nA=-0.05, duration_ms=100.0)
+RUNNER = CliRunner()
+
+
+def make(path, **kw):
+    args = {"stimulus": STIM, "seed": 3, "chunk": 7, "workers": 1, **kw}
+    return make_inverse_dataset(path, "izhikevich", 40, **args)
+
+
+def arrays(path) -> dict[str, np.ndarray]:
+    root = zarr.open_group(str(path), mode="r")
+    return {
+        f"{s}/{k}": np.asarray(root[s][k][:])
+        for s in ("train", "valid", "test")
+        for k in ("theta", "theta_scaled", "traces_mv", "done")
+    }
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    path = tmp_path_factory.mktemp("inv") / "ref"
+    make(path)
+    return path
+
+
+def test_layout_meta_and_round_trip(reference):
+    store = open_inverse_dataset(reference)
+    meta = store.meta
+    assert meta["simulator"] == {
+        "name": "izhikevich",
+        "settings": {"i_per_nA": 100.0, "substeps": 4},
+    }
+    assert meta["params"][0] == ["a", "1/ms", 0.01, 0.12]
+    assert meta["stimulus"] == STIM.to_dict() and meta["dt_ms"] == 0.1
+    assert meta["transform"] == transform_spec("log10_v81")
+    assert meta["seed"] == 3 and meta["counts"] == {"train": 32, "valid": 4, "test": 4}
+    assert {"neurotwin", "neuron", "numpy", "zarr"} <= set(meta["versions"])
+    assert store.complete
+    sim = store.simulator()
+    for name, n in meta["counts"].items():
+        split = store.split(name)
+        assert split.theta.shape == (n, 4) and split.theta.dtype == np.float32
+        assert split.traces_mv.shape == (n, 1000) and split.traces_mv.dtype == np.float32
+        assert np.all(np.abs(split.theta_scaled) <= 1)
+        np.testing.assert_allclose(
+            from_scaled(split.theta_scaled, sim.params), split.theta, rtol=1e-5, atol=1e-5
+        )
+        # the stored θ is exactly what was simulated
+        np.testing.assert_array_equal(
+            sim.simulate(split.theta[:2], split.stimulus), split.traces_mv[:2]
+        )
+    train = store.split("train").theta
+    assert len({tuple(r) for r in train}) == len(train)  # distinct draws
+
+
+def test_same_arrays_for_any_worker_count(reference, tmp_path):
+    make(tmp_path / "w2", workers=2)
+    a, b = arrays(reference), arrays(tmp_path / "w2")
+    for key in a:
+        assert a[key].tobytes() == b[key].tobytes(), key
+
+
+def test_resume_after_interrupt_is_bit_identical(reference, tmp_path):
+    path = tmp_path / "part"
+    flag = StopFlag()
+    seen = []
+
+    def progress(n, total):
+        seen.append(n)
+        flag.stop = True  # as if Ctrl-C arrived during the first chunk
+
+    with pytest.raises(Interrupted, match="rerun"):
+        make(path, progress=progress, stop=flag)
+    store = open_inverse_dataset(path)
+    assert not store.complete and sum(store.done_counts().values()) == seen[0] == 7
+    assert len(store.split("train")) == 7  # only stored rows are read
+    report = make(path)
+    assert report.simulated == 40 - 7
+    a, b = arrays(reference), arrays(path)
+    for key in a:
+        assert a[key].tobytes() == b[key].tobytes(), key
+    assert make(path).simulated == 0  # nothing left to do
+
+
+def test_changed_options_are_refused(reference):
+    with pytest.raises(StoreError, match="seed"):
+        make(reference, seed=4)
+    with pytest.raises(StoreError, match="stimulus"):
+        make(reference, stimulus=STIM.replace(amplitude_nA=0.2))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"chunk": 0}, "chunk"),
+        ({"seed": -1}, "seed"),
+        ({"split_fractions": (0.5, 0.1, 0.1)}, "split_fractions"),
+        ({"transform": "sqrt"}, "transform"),
+    ],
+)
+def test_bad_arguments(tmp_path, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make(tmp_path / "x", **kwargs)
+    assert not (tmp_path / "x").exists()
+
+
+def test_split_counts_and_transforms():
+    assert split_counts(10, (0.8, 0.1, 0.1)) == {"train": 8, "valid": 1, "test": 1}
+    assert split_counts(200_000, (0.8, 0.1, 0.1))["train"] == 160_000
+    with pytest.raises(ValueError, match="n must be"):
+        split_counts(0, (0.8, 0.1, 0.1))
+    v = np.array([-200.0, -81.0, -71.0, 19.0], dtype=np.float32)
+    out = transform_traces(v, transform_spec("log10_v81"))
+    np.testing.assert_allclose(out, [-1.0, -1.0, 1.0, 2.0], atol=1e-6)
+    assert np.array_equal(transform_traces(v, transform_spec("identity")), v)
+
+
+def assert_one_line_error(result, *fragments: str) -> None:
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["--model", "nope", "--n", "4"], ("unknown simulator", "hh_ball2sticks")),
+        (["--model", "izhikevich", "--n", "0"], ("n must be",)),
+        (["--model", "izhikevich", "--n", "4", "--set", "bogus=1"], ("bogus", "i_per_nA")),
+        (["--model", "izhikevich", "--n", "4", "--set", "nokey"], ("KEY=VALUE",)),
+        (["--model", "mainen", "--n", "4", "--set", "dend_soma_ratio=-2"], ("dend_soma_ratio",)),
+        (["--model", "izhikevich", "--n", "4", "--stimulus", "sine"], ("kind",)),
+        (["--model", "izhikevich", "--n", "4", "--set", "dt_ms=0"], ("dt_ms",)),
+    ],
+)
+def test_cli_bad_input_is_one_line(tmp_path, args, fragments):
+    result = RUNNER.invoke(app, ["inverse", "make-data", *args, "--out", str(tmp_path / "d")])
+    assert_one_line_error(result, *fragments)
+    assert not (tmp_path / "d").exists()
+
+
+def test_cli_models_and_make_data_hh(tmp_path):
+    result = RUNNER.invoke(app, ["inverse", "models"])
+    assert result.exit_code == 0, result.output
+    for fragment in ("izhikevich", "hh_ball2sticks", "mainen", "gna_node", "pS/um2"):
+        assert fragment in result.stdout
+    out = tmp_path / "hh"
+    args = ["inverse", "make-data", "--model", "hh_ball2sticks", "--n", "10", "--out", str(out)]
+    args += ["--set", "duration_ms=60", "--set", "celsius_degC=10", "--chunk", "4", "-q"]
+    result = RUNNER.invoke(app, [*args, "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "train 8/8" in result.stdout
+    store = open_inverse_dataset(out)
+    assert store.meta["simulator"]["settings"]["celsius_degC"] == 10.0
+    assert store.stimulus.duration_ms == 60.0 and store.stimulus.kind == "reset_chirp"
+    assert store.split("test").traces_mv.shape == (1, 600)
+    sim = get_simulator("hh_ball2sticks", celsius_degC=10.0)
+    again = sim.simulate(store.split("valid").theta, store.stimulus)
+    np.testing.assert_array_equal(again, store.split("valid").traces_mv)
+    rerun = RUNNER.invoke(app, [*args, "--workers", "1"])
+    assert rerun.exit_code == 0 and "0 simulated now" in rerun.stdout
+
+
+def test_cli_simulate_writes_trace_and_plot(tmp_path):
+    npz, png = tmp_path / "v.npz", tmp_path / "v.png"
+    args = ["inverse", "simulate", "--model", "izhikevich", "--stimulus", "step"]
+    args += ["--set", "amplitude_nA=0.1", "--param", "d=8", "--out", str(npz), "--plot", str(png)]
+    result = RUNNER.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert np.load(npz)["v_mV"].shape == (4000,)
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    bad = RUNNER.invoke(app, ["inverse", "simulate", "--model", "izhikevich", "--param", "z=1"])
+    assert_one_line_error(bad, "unknown izhikevich parameter")
