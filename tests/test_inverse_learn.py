@@ -296,3 +296,45 @@ def test_predict_command(tmp_path: Path, estimator_dir: Path) -> None:
         r = runner.invoke(app, ["inverse", "predict", *args])
         assert r.exit_code == 2, r.output
         assert msg in r.output and len(r.output.strip().splitlines()) == 1, r.output
+
+
+# -- end to end on Izhikevich traces (part 1's simulator and dataset) -------------------------
+TINY = ["--set", "model.input_pool=16", "--set", "model.conv_filters=[4,8]",
+        "--set", "model.fc_sizes=[16]", "--set", "fit.max_epochs=3",
+        "--set", "fit.batch_size=32"]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_izhikevich_make_train_evaluate_predict(tmp_path: Path) -> None:
+    from neurotwin.cli import app
+    from neurotwin.inverse.data import make_inverse_dataset, open_inverse_dataset
+
+    data = tmp_path / "izh"
+    make_inverse_dataset(data, "izhikevich", 200, seed=0, workers=1)
+    runner = CliRunner()
+    est = tmp_path / "inv_izh"
+    r = runner.invoke(app, ["inverse", "train", "--data", str(data), "--out", str(est),
+                            "--members", "2", "-q", *TINY])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "mean R²" in r.output and (est / "eval" / "metrics.json").is_file()
+    manifest = json.loads((est / "estimator.json").read_text())
+    assert manifest["meta"]["simulator"]["name"] == "izhikevich"
+    assert manifest["meta"]["transform"]["name"] == "log10_v81"
+    r = runner.invoke(app, ["inverse", "evaluate", "--estimator", str(est), "--data", str(data),
+                            "--out", str(tmp_path / "ev")])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    for png in ("scatter", "corner", "residual_corr", "calibration"):
+        assert (tmp_path / "ev" / f"{png}.png").is_file()
+    # predict a test trace given as (time, V) CSV at twice the sampling interval, with --plot
+    v = open_inverse_dataset(data).split("test").traces_mv[0]
+    t = np.arange(len(v)) * 0.1
+    np.savetxt(tmp_path / "tr.csv", np.c_[t[::2], v[::2]], delimiter=",")
+    args = ["--estimator", str(est), "--trace", str(tmp_path / "tr.csv")]
+    r = runner.invoke(app, ["inverse", "predict", *args, "--plot", str(tmp_path / "fit.png")])
+    assert r.exit_code == 0, r.output
+    assert "resampled from 0.2 ms to 0.1 ms" in r.output and "verdict:" in r.output
+    assert (tmp_path / "fit.png").is_file()
+    # the same folder with another configuration is refused in one line
+    r = runner.invoke(app, ["inverse", "train", "--data", str(data), "--out", str(est),
+                            "--members", "3", "-q", *TINY])  # fmt: skip
+    assert r.exit_code == 2 and "another ensemble configuration" in r.output

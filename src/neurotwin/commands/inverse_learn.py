@@ -95,7 +95,7 @@ def evaluate(
     estimator: Annotated[Path, typer.Option(help="Estimator folder.")],
     data: DataOpt,
     out: Annotated[Path | None, typer.Option(help="Folder for metrics.json and figures.")] = None,
-    split: Annotated[str, typer.Option(help="train | val | test")] = "test",
+    split: Annotated[str, typer.Option(help="train | valid | test")] = "test",
     max_n: Annotated[int | None, typer.Option(help="First N traces of the split.")] = None,
 ) -> None:
     """R² per parameter, ±1σ/±2σ coverage, calibration curve and figures on a split."""

@@ -122,7 +122,7 @@ def train_estimator(
 ) -> Estimator:
     """Train (or resume) an estimator folder ``out`` on the dataset ``data``."""
     tr = load_split(data, "train", max_train)
-    va = load_split(data, "val")
+    va = load_split(data, "valid")
     model_cfg = default_regressor(tr.x.shape[1], tr.z.shape[1], **(model_sets or {}))
     fit_cfg = FitConfig(**(fit_sets or {}))
     ens_cfg = EnsembleConfig(**(ens_sets or {}))

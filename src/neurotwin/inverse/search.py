@@ -87,7 +87,7 @@ def run_search(
     )  # fmt: skip
     _requeue_stale(study)
     tr = load_split(data, "train", max_train)
-    va = load_split(data, "val")
+    va = load_split(data, "valid")
 
     def objective(trial: Any) -> float:
         model_sets, fit_sets = suggest(trial)
