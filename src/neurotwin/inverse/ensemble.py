@@ -157,7 +157,7 @@ class Estimator:
         pred = EnsemblePrediction(members, mean, std_raw, std)
         if self.ood is not None:
             emb = np.stack([embed_array(m, xs) for m in self.members])  # (M, N, E)
-            score, at_limit, comp = self.ood.score(emb, mean, std_raw)
+            score, at_limit, comp = self.ood.score(emb, mean, std_raw, xs)
             score = np.where(finite, score, np.inf)
             pred.score, pred.at_limit, pred.components = score, at_limit | ~finite, comp
             pred.flag = self.ood.flag(score)
@@ -301,8 +301,10 @@ def train_ensemble(
     sub = rng.choice(len(x_train), min(len(x_train), ens_cfg.max_embed), replace=False)
     emb_tr = np.stack([embed_array(mm, x_train[np.sort(sub)]) for mm in members])  # (M, n, E)
     emb_va = np.stack([embed_array(mm, x_val) for mm in members])  # (M, N, E)
-    det = fit_ood(emb_tr, emb_va, pred.mean, pred.std_raw,
-                  false_alarm=ens_cfg.ood_false_alarm, limit=ens_cfg.ood_limit)  # fmt: skip
+    det = fit_ood(
+        emb_tr, emb_va, pred.mean, pred.std_raw, x_train[np.sort(sub)], x_val,
+        false_alarm=ens_cfg.ood_false_alarm, limit=ens_cfg.ood_limit,
+    )  # fmt: skip
     det.save(out / OOD_FILE)
     est.ood = det
     manifest["ood"] = det.summary()

@@ -1,11 +1,15 @@
 """Out-of-range detection: a score and a flag for traces unlike the training data.
 
-Two components, each made comparable by a robust normalisation on the validation split:
+Three components, each made comparable by a robust normalisation on the validation split:
 
 * ``distance``: Mahalanobis distance of a trace's CNN embedding from the training embeddings
   (one Gaussian per ensemble member, shrunk covariance), √(d²/E), averaged over members;
 * ``disagreement``: the ensemble's spread, σ_k divided by its median on validation, averaged
-  over parameters.
+  over parameters;
+* ``reconstruction``: how badly the features (average-pooled to ≤ 256 samples) are rebuilt
+  from the principal components holding 99% of the training features' variance (RMS
+  residual): a trace shape never seen in training has a large residual even where the CNN's
+  embedding happens to look familiar.
 
 ``score = max_c (c − median_c) / (q90_c − median_c)``; a trace is flagged when the score exceeds
 the threshold chosen on the validation split for the target false-alarm rate, when any
@@ -21,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-COMPONENTS = ("distance", "disagreement")
+COMPONENTS = ("distance", "disagreement", "reconstruction")
 AT_LIMIT_SCORE = 1e6  # the score given to non-finite traces and estimates at the output limit
 
 
@@ -31,6 +35,8 @@ class OODDetector:
     precisions: np.ndarray  # (M, E, E) inverse shrunk covariance per member
     std_ref: np.ndarray  # (K,) median ensemble σ on validation
     centre: np.ndarray  # (C,) median of each component on validation
+    pca_mean: np.ndarray  # (P,) mean of the pooled training features
+    pca_basis: np.ndarray  # (P, R) principal directions of the pooled training features
     spread: np.ndarray  # (C,) q90 − median on validation
     threshold: float = float("inf")
     limit: float = 1.1
@@ -38,19 +44,25 @@ class OODDetector:
     val_false_alarm: float = field(default=float("nan"))
 
     # -- components ---------------------------------------------------------------------
-    def components(self, embeddings: np.ndarray, z_std: np.ndarray) -> np.ndarray:
-        """``embeddings`` (M, N, E) and ensemble σ (N, K) → raw components (N, C)."""
+    def components(self, embeddings: np.ndarray, z_std: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """``embeddings`` (M, N, E), ensemble σ (N, K), features (N, T) → raw components (N, C)."""
         diff = embeddings - self.means[:, None, :]  # (M, N, E)
         d2 = np.einsum("mne,mef,mnf->mn", diff, self.precisions, diff)  # (M, N)
         dist = np.sqrt(np.maximum(d2, 0.0) / embeddings.shape[-1]).mean(0)  # (N,)
         dis = (z_std / self.std_ref).mean(1)  # (N,)
-        return np.stack([dist, dis], axis=1)
+        return np.stack([dist, dis, self.reconstruction(x)], axis=1)
+
+    def reconstruction(self, x: np.ndarray) -> np.ndarray:
+        """RMS residual (N,) of pooled features after projection on the principal basis."""
+        c = pool_features(x, len(self.pca_mean)) - self.pca_mean  # (N, P)
+        res = c - (c @ self.pca_basis) @ self.pca_basis.T  # (N, P)
+        return np.sqrt((res**2).mean(1))
 
     def score(
-        self, embeddings: np.ndarray, z_mean: np.ndarray, z_std: np.ndarray
+        self, embeddings: np.ndarray, z_mean: np.ndarray, z_std: np.ndarray, x: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(score (N,), at_limit (N,) bool, normalised components (N, C))."""
-        comp = self.components(embeddings, z_std)
+        comp = self.components(embeddings, z_std, x)
         norm = (comp - self.centre) / self.spread  # (N, C)
         norm = np.where(np.isfinite(norm), norm, AT_LIMIT_SCORE)
         s = norm.max(1)
@@ -68,7 +80,8 @@ class OODDetector:
         with open(tmp, "wb") as fh:
             np.savez(
                 fh, means=self.means, precisions=self.precisions, std_ref=self.std_ref,
-                centre=self.centre, spread=self.spread,
+                centre=self.centre, spread=self.spread, pca_mean=self.pca_mean,
+                pca_basis=self.pca_basis,
                 scalars=np.array(
                     [self.threshold, self.limit, self.false_alarm, self.val_false_alarm]
                 ),
@@ -81,7 +94,8 @@ class OODDetector:
             thr, limit, fa, vfa = (float(v) for v in f["scalars"])
             return cls(
                 means=f["means"], precisions=f["precisions"], std_ref=f["std_ref"],
-                centre=f["centre"], spread=f["spread"], threshold=thr, limit=limit,
+                centre=f["centre"], spread=f["spread"], pca_mean=f["pca_mean"],
+                pca_basis=f["pca_basis"], threshold=thr, limit=limit,
                 false_alarm=fa, val_false_alarm=vfa,
             )  # fmt: skip
 
@@ -107,33 +121,56 @@ def _gaussian(emb: np.ndarray, shrink: float = 0.1) -> tuple[np.ndarray, np.ndar
     return mu, np.linalg.inv(cov)
 
 
+def pool_features(x: np.ndarray, p: int) -> np.ndarray:
+    """Average-pool features (N, T) down to ``p`` samples (N, p) (the last T mod p dropped)."""
+    n, t = x.shape
+    f = max(t // p, 1)
+    return x[:, : p * f].reshape(n, p, f).mean(2)  # (N, p, f) -> (N, p)
+
+
+def _pca(x: np.ndarray, var: float = 0.99, max_pool: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    p = min(max_pool, x.shape[1])
+    xp = pool_features(x, p)  # (N, p)
+    mu = xp.mean(0)
+    _, s, vt = np.linalg.svd(xp - mu, full_matrices=False)
+    frac = np.cumsum(s**2) / max(float((s**2).sum()), 1e-12)
+    r = int(np.searchsorted(frac, var) + 1)
+    return mu, vt[: min(r, len(s))].T  # (p,), (p, r)
+
+
 def fit_ood(
     train_embeddings: np.ndarray,
     val_embeddings: np.ndarray,
     val_mean: np.ndarray,
     val_std: np.ndarray,
+    train_x: np.ndarray,
+    val_x: np.ndarray,
     *,
     false_alarm: float = 0.05,
     limit: float = 1.1,
 ) -> OODDetector:
     """Fit the detector: embeddings (M, N, E) of training and validation traces, the
-    ensemble's validation mean and σ (N, K); the threshold flags ``false_alarm`` of validation."""
+    ensemble's validation mean and σ (N, K), training and validation features (N, T); the
+    threshold flags ``false_alarm`` of validation."""
     if not 0 < false_alarm < 1:
         raise ValueError(f"false_alarm must be in (0, 1), got {false_alarm}")
     fits = [_gaussian(e) for e in train_embeddings]
+    pca_mean, pca_basis = _pca(train_x)
     det = OODDetector(
         means=np.stack([m for m, _ in fits]),
         precisions=np.stack([p for _, p in fits]),
         std_ref=np.maximum(np.median(val_std, axis=0), 1e-6),
         centre=np.zeros(len(COMPONENTS)),
         spread=np.ones(len(COMPONENTS)),
+        pca_mean=pca_mean,
+        pca_basis=pca_basis,
         limit=limit,
         false_alarm=false_alarm,
     )
-    comp = det.components(val_embeddings, val_std)
+    comp = det.components(val_embeddings, val_std, val_x)
     det.centre = np.median(comp, axis=0)
     det.spread = np.maximum(np.quantile(comp, 0.9, axis=0) - det.centre, 1e-6)
-    score, _, _ = det.score(val_embeddings, val_mean, val_std)
+    score, _, _ = det.score(val_embeddings, val_mean, val_std, val_x)
     det.threshold = float(np.quantile(score, 1 - false_alarm, method="higher"))
     det.val_false_alarm = float(det.flag(score).mean())
     return det

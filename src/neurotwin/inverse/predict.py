@@ -233,6 +233,8 @@ def predict_trace(estimator: Estimator, trace: Trace) -> TracePrediction:
             reasons.append("the trace is unlike the training traces (embedding distance)")
         if comp is not None and flag and comp[1] > estimator.ood.threshold:
             reasons.append("the ensemble members disagree")
+        if comp is not None and flag and comp[2] > estimator.ood.threshold:
+            reasons.append("the trace's shape is not spanned by the training traces")
     return TracePrediction(params, score, flag, at_limit, reasons, trace.notes)
 
 
