@@ -338,3 +338,60 @@ def test_izhikevich_make_train_evaluate_predict(tmp_path: Path) -> None:
     r = runner.invoke(app, ["inverse", "train", "--data", str(data), "--out", str(est),
                             "--members", "3", "-q", *TINY])  # fmt: skip
     assert r.exit_code == 2 and "another ensemble configuration" in r.output
+
+
+@pytest.fixture(scope="module")
+def izh_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from neurotwin.inverse.data import make_inverse_dataset
+
+    data = tmp_path_factory.mktemp("izh") / "izh"
+    make_inverse_dataset(data, "izhikevich", 200, seed=1, workers=1)
+    return data
+
+
+@pytest.mark.slow
+def test_search_resumes_and_requeues_a_stale_trial(tmp_path: Path, izh_data: Path) -> None:
+    import optuna
+    import yaml
+    from optuna.trial import TrialState
+
+    from neurotwin.inverse.search import run_search
+
+    out = tmp_path / "search"
+    kw = {"max_epochs": 1, "max_train": 64, "model_sets": {"input_pool": 16}}
+    best = run_search(izh_data, out, n_trials=2, **kw)
+    assert best["value"] > 0 and (out / "best.yaml").is_file()
+    sets = yaml.safe_load((out / "best.yaml").read_text())
+    assert sets["model.input_pool"] == 16 and "fit.lr" in sets
+    # a session killed inside a trial leaves it RUNNING: the rerun fails it, reruns its params
+    study = optuna.load_study(study_name="inverse", storage=f"sqlite:///{out / 'search.db'}")
+    stale = study.ask()
+    stale.suggest_categorical("kernel", [3, 5, 7, 9])
+    run_search(izh_data, out, n_trials=3, **kw)
+    trials = optuna.load_study(
+        study_name="inverse", storage=f"sqlite:///{out / 'search.db'}"
+    ).trials
+    states = [t.state for t in trials]
+    assert states.count(TrialState.COMPLETE) == 3 and states.count(TrialState.FAIL) == 1
+    assert trials[-1].params["kernel"] == stale.params["kernel"]
+
+
+@pytest.mark.slow
+def test_learning_curve_and_posterior(tmp_path: Path, izh_data: Path) -> None:
+    from neurotwin.inverse.posterior import run_posterior
+    from neurotwin.inverse.search import run_learning_curve
+
+    sets = {"model.input_pool": 16, "model.conv_filters": (4, 8), "model.fc_sizes": (16,),
+            "fit.max_epochs": 2}  # fmt: skip
+    rows = run_learning_curve(izh_data, tmp_path / "lc", [40, 80], sets=sets)
+    assert [r["n_train"] for r in rows] == [40, 80]
+    assert (tmp_path / "lc" / "learning_curve.png").is_file()
+    again = run_learning_curve(izh_data, tmp_path / "lc", [40, 80], sets=sets)
+    assert [r["train_s"] for r in again] == [r["train_s"] for r in rows]  # not retrained
+    with pytest.raises(ValueError, match="exceeds"):
+        run_learning_curve(izh_data, tmp_path / "lc", [10_000], sets=sets)
+    tiny = {"input_pool": 16, "conv_filters": (4, 8), "fc_sizes": (16,)}
+    res = run_posterior(izh_data, tmp_path / "post", max_test=10, max_epochs=2, n_samples=50,
+                        model_sets=tiny)  # fmt: skip
+    assert 0 <= res["coverage_1sigma"] <= 1 and len(res["expected_coverage"]["observed"]) == 6
+    assert (tmp_path / "post" / "posterior.pt").is_file()

@@ -21,6 +21,19 @@ SetsOpt = Annotated[
     typer.Option("--set", help="model.FIELD=V, fit.FIELD=V or ensemble.FIELD=V (repeatable)."),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(help="torch CPU threads (default: torch's choice; 1 is fastest on a busy CPU)."),
+]
+
+
+def _threads(n: int | None) -> None:
+    if n is not None:
+        if n < 1:
+            raise ValueError(f"--threads must be >= 1, got {n}")
+        import torch
+
+        torch.set_num_threads(n)
 
 
 class _EpochBar:
@@ -68,9 +81,11 @@ def train(
     max_train: Annotated[int | None, typer.Option(help="Use the first N training traces.")] = None,
     set_: SetsOpt = None,
     quiet: QuietOpt = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Train a K-fold ensemble of CNN regressors (θ from a trace), calibrate its σ and its
     out-of-range flag on the validation split; rerun to resume after Ctrl-C."""
+    _threads(threads)
     from neurotwin.interrupt import StopFlag
     from neurotwin.inverse.pipeline import evaluate_estimator, split_sets, train_estimator
 
@@ -118,13 +133,19 @@ def posterior(
     estimator: Annotated[
         Path | None, typer.Option(help="Compare with this ensemble's intervals.")
     ] = None,
+    set_: SetsOpt = None,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Neural posterior estimation (sbi, the CNN as embedding net) with expected-coverage
     diagnostics on the test split."""
+    from neurotwin.inverse.pipeline import split_sets
+
+    _threads(threads)
+    model_sets, _, _ = split_sets(parse_sets(set_))
     from neurotwin.inverse.posterior import run_posterior
 
     res = run_posterior(data, out, max_train=max_train, max_test=max_test, max_epochs=epochs,
-                        estimator=estimator)  # fmt: skip
+                        estimator=estimator, model_sets=model_sets)  # fmt: skip
     typer.echo(
         f"NPE on {res['n_train']} traces: mean R² (posterior mean) {res['mean_r2']:.4f}; "
         f"coverage ±1σ {100 * res['coverage_1sigma']:.1f}%, ±2σ {100 * res['coverage_2sigma']:.1f}%"
@@ -140,12 +161,20 @@ def search(
     max_epochs: Annotated[int, typer.Option(help="Epochs per trial.")] = 20,
     storage: Annotated[str | None, typer.Option(help="Optuna storage URL.")] = None,
     seed: int = 0,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Fixed model.FIELD=V (not searched).")
+    ] = None,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Random hyperparameter search (Optuna; SQLite in OUT by default; rerun to resume)."""
+    from neurotwin.inverse.pipeline import split_sets
+
+    _threads(threads)
+    model_sets, _, _ = split_sets(parse_sets(set_))
     from neurotwin.inverse.search import run_search
 
     best = run_search(data, out, n_trials=trials, max_train=max_train, max_epochs=max_epochs,
-                      storage=storage, seed=seed)  # fmt: skip
+                      storage=storage, seed=seed, model_sets=model_sets)  # fmt: skip
     typer.echo(f"best validation loss {best['value']:.5f} (trial {best['number']}): "
                f"{json.dumps(best['params'])}")  # fmt: skip
     typer.echo(f"wrote {out}/best.yaml; use it with `neurotwin inverse train --set ...`")
@@ -159,8 +188,10 @@ def learning_curve(
     ] = "1000,3000,10000",
     members: Annotated[int, typer.Option(help="Ensemble members per size.")] = 1,
     set_: SetsOpt = None,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Test accuracy against training-set size (resumes finished sizes)."""
+    _threads(threads)
     from neurotwin.inverse.search import run_learning_curve
 
     try:
@@ -230,8 +261,10 @@ def demo(
         str | None, typer.Option(help="Comma-separated simulators (default: all).")
     ] = None,
     posterior: Annotated[bool, typer.Option(help="Also fit the sbi posterior.")] = True,
+    threads: Annotated[int, typer.Option(help="torch CPU threads.")] = 1,
 ) -> None:
     """End to end: make data, train ensembles, evaluate, cross-model OOD test, REPORT.md."""
+    _threads(threads)
     from neurotwin.inverse.study import run_inverse_demo
 
     sims = [s.strip() for s in simulators.split(",")] if simulators else None

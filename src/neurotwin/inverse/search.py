@@ -70,8 +70,10 @@ def run_search(
     storage: str | None = None,
     seed: int = 0,
     study_name: str = "inverse",
+    model_sets: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run the search until ``n_trials`` trials are complete; returns the best trial."""
+    """Run the search until ``n_trials`` trials are complete; returns the best trial.
+    ``model_sets`` fix model fields that are not searched (e.g. ``input_pool``)."""
     import optuna
     from optuna.trial import TrialState
 
@@ -86,12 +88,13 @@ def run_search(
         sampler=optuna.samplers.RandomSampler(seed=seed),
     )  # fmt: skip
     _requeue_stale(study)
+    fixed = dict(model_sets or {})
     tr = load_split(data, "train", max_train)
     va = load_split(data, "valid")
 
     def objective(trial: Any) -> float:
-        model_sets, fit_sets = suggest(trial)
-        cfg = default_regressor(tr.x.shape[1], tr.z.shape[1], **model_sets)
+        searched, fit_sets = suggest(trial)
+        cfg = default_regressor(tr.x.shape[1], tr.z.shape[1], **{**fixed, **searched})
         fit = FitConfig(max_epochs=max_epochs, patience=max(3, max_epochs // 4), seed=seed,
                         **fit_sets)  # fmt: skip
         res = fit_regressor(cfg, fit, tr.x, tr.z, va.x, va.z)
@@ -103,8 +106,8 @@ def run_search(
     if done < n_trials:
         study.optimize(objective, n_trials=n_trials - done, catch=(ValueError,))
     best = study.best_trial
-    model_sets, fit_sets = suggest(optuna.trial.FixedTrial(best.params))
-    sets = {**{f"model.{k}": v for k, v in model_sets.items()},
+    searched, fit_sets = suggest(optuna.trial.FixedTrial(best.params))
+    sets = {**{f"model.{k}": v for k, v in {**fixed, **searched}.items()},
             **{f"fit.{k}": v for k, v in fit_sets.items()}}  # fmt: skip
     import yaml
 
