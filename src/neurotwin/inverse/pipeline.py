@@ -73,9 +73,9 @@ def load_split(path: str | Path, split: str, max_n: int | None = None) -> SplitA
 
 
 def default_regressor(n_inputs: int, n_outputs: int, **sets: Any) -> RegressorConfig:
-    """The default architecture for traces of ``n_inputs`` samples: average-pool to about 500
-    samples, four conv blocks, two FC blocks; ``sets`` override fields."""
-    pool = max(1, round(n_inputs / 500))
+    """The default architecture for traces of ``n_inputs`` samples: average-pool to about 400
+    samples, four conv blocks with batch norm, two FC blocks; ``sets`` override fields."""
+    pool = max(1, round(n_inputs / 400))
     base = RegressorConfig(
         n_inputs=n_inputs, n_outputs=n_outputs, input_pool=pool,
         conv_filters=(16, 32, 64, 64), fc_sizes=(128, 64), dropout=0.1,

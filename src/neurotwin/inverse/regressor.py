@@ -1,6 +1,7 @@
 """The inverse regressor: a 1D CNN from a (transformed) voltage trace to K scaled parameters.
 
-``(B, T)`` features → optional average pool → conv blocks (Conv1d, LeakyReLU, MaxPool1d) →
+``(B, T)`` features → optional average pool → conv blocks (Conv1d, optional BatchNorm1d,
+LeakyReLU, MaxPool1d) →
 flatten → fully connected blocks (Linear, LeakyReLU, Dropout) → an embedding ``(B, E)`` →
 ``Linear(E, K)`` → ``out_scale · tanh`` so every output lies in ``(-out_scale, out_scale)``
 (targets are scaled to [-1, 1]; the margin lets the network reach the edges of the prior).
@@ -41,6 +42,7 @@ class RegressorConfig:
     dropout: float = 0.1
     leaky_slope: float = 0.01
     out_scale: float = 1.2
+    batch_norm: bool = True  # BatchNorm1d after each convolution
 
     def __post_init__(self) -> None:
         _coerce(self)
@@ -123,6 +125,7 @@ class InverseCNN(nn.Module):
         for f in c.conv_filters:
             blocks += [
                 nn.Conv1d(c_in, f, c.kernel, padding=c.kernel // 2),
+                nn.BatchNorm1d(f) if c.batch_norm else nn.Identity(),
                 nn.LeakyReLU(c.leaky_slope),
                 nn.MaxPool1d(c.pool) if c.pool > 1 else nn.Identity(),
             ]

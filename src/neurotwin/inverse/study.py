@@ -27,15 +27,19 @@ log = logging.getLogger(__name__)
 ALL_SIMULATORS = ("izhikevich", "hh_ball2sticks", "mainen")
 # per scale: dataset sizes per simulator, ensemble members, fit overrides, OOD and sbi sizes
 SCALES: dict[str, dict[str, Any]] = {
-    "smoke": {"n": {"izhikevich": 600, "hh_ball2sticks": 300, "mainen": 300}, "members": 2,
+    "smoke": {"n": {"izhikevich": 600, "hh_ball2sticks": 300, "mainen": 300},
+              "max_train": {}, "members": 2,
+              "model": {"conv_filters": (8, 16), "fc_sizes": (32,)},
               "fit": {"max_epochs": 6, "patience": 3, "batch_size": 32},
               "n_cross": 40, "posterior_epochs": 3, "posterior_train": 300, "posterior_test": 40},
-    "demo": {"n": {"izhikevich": 10000, "hh_ball2sticks": 4000, "mainen": 3000}, "members": 4,
-             "fit": {"max_epochs": 40, "patience": 8, "batch_size": 64, "lr": 2e-3},
-             "n_cross": 200, "posterior_epochs": 40, "posterior_train": 4000,
+    "demo": {"n": {"izhikevich": 10000, "hh_ball2sticks": 4000, "mainen": 3000},
+             "max_train": {"izhikevich": 4000}, "members": 3, "model": {},
+             "fit": {"max_epochs": 35, "patience": 8, "batch_size": 64, "lr": 2e-3},
+             "n_cross": 200, "posterior_epochs": 30, "posterior_train": 2000,
              "posterior_test": 200},
     "full": {"n": {"izhikevich": 100000, "hh_ball2sticks": 100000, "mainen": 100000},
-             "members": 8, "fit": {"max_epochs": 100, "patience": 12, "batch_size": 128},
+             "max_train": {}, "members": 8, "model": {},
+             "fit": {"max_epochs": 100, "patience": 12, "batch_size": 128},
              "n_cross": 1000, "posterior_epochs": 200, "posterior_train": None,
              "posterior_test": 1000},
 }  # fmt: skip
@@ -103,15 +107,19 @@ def run_inverse_demo(
         sim_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         say(f"[{name}] ensemble of {sc['members']} members")
-        est = train_estimator(data, root / "estimators" / name, fit_sets=dict(sc["fit"]),
-                              ens_sets={"n_members": sc["members"]})  # fmt: skip
+        est = train_estimator(
+            data, root / "estimators" / name, model_sets=dict(sc["model"]),
+            fit_sets=dict(sc["fit"]), ens_sets={"n_members": sc["members"]},
+            max_train=sc["max_train"].get(name),
+        )  # fmt: skip
         train_s = time.perf_counter() - t0
         metrics = evaluate_estimator(est, data, "test", root / name)
         te = load_split(data, "test")
         say(f"[{name}] test mean R² {metrics['mean_r2']:.3f}; OOD tests")
         others = [o for o in ALL_SIMULATORS if o != name]
         ood = ood_table(est, te.v_mv, others, sc["n_cross"], seed)
-        entry: dict[str, Any] = {"n": n, "simulate_s": sim_s, "train_s": train_s,
+        entry: dict[str, Any] = {"n": n, "n_train": est.manifest["data"]["n_train"],
+                                 "members": sc["members"], "simulate_s": sim_s, "train_s": train_s,
                                  "num_params": est.manifest["num_params"], "metrics": metrics,
                                  "ood": ood}  # fmt: skip
         if posterior:
@@ -121,7 +129,7 @@ def run_inverse_demo(
             entry["posterior"] = run_posterior(
                 data, root / name / "posterior", max_train=sc["posterior_train"],
                 max_test=sc["posterior_test"], max_epochs=sc["posterior_epochs"],
-                estimator=est.path, seed=seed,
+                estimator=est.path, model_sets=dict(sc["model"]), seed=seed,
             )  # fmt: skip
         results["simulators"][name] = entry
         write_json(root / "results.json", results)
@@ -147,7 +155,7 @@ def render_report(results: dict[str, Any]) -> str:
         "",
         "## Accuracy and calibration",
         "",
-        "| simulator | traces | mean R² | ±1σ ens | ±2σ ens | ±1σ sbi | ±2σ sbi | sbi R² | "
+        "| simulator | traces (train) | mean R² | ±1σ ens | ±2σ ens | ±1σ sbi | ±2σ sbi | sbi R² | "
         "simulate (s) | train (s) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -155,8 +163,9 @@ def render_report(results: dict[str, Any]) -> str:
         m, p = e["metrics"], e.get("posterior") or {}
         sbi_r2 = f"{p['mean_r2']:.3f}" if p else "–"
         lines.append(
-            f"| {name} | {e['n']} | {m['mean_r2']:.3f} | {_pct(m['ensemble']['coverage_1sigma'])}"
-            f" | {_pct(m['ensemble']['coverage_2sigma'])} | {_pct(p.get('coverage_1sigma'))} | "
+            f"| {name} | {e['n']} ({e.get('n_train', '?')}) | {m['mean_r2']:.3f} | "
+            f"{_pct(m['ensemble']['coverage_1sigma'])} | "
+            f"{_pct(m['ensemble']['coverage_2sigma'])} | {_pct(p.get('coverage_1sigma'))} | "
             f"{_pct(p.get('coverage_2sigma'))} | {sbi_r2} | {e['simulate_s']:.0f} | "
             f"{e['train_s']:.0f} |"
         )
