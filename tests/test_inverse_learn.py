@@ -5,6 +5,7 @@ on a synthetic problem with a known answer: a trace ``x(t) = (0.8 + 0.5 z0) sin(
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC
 from pathlib import Path
 
@@ -43,19 +44,25 @@ def synth(n: int, seed: int = 0, noise: float = 0.05) -> tuple[np.ndarray, np.nd
 
 
 @pytest.fixture(autouse=True)
-def _one_thread() -> None:
+def _one_thread() -> Iterator[None]:
+    """One torch thread: on a small shared machine it is the fastest; restored afterwards."""
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
-def estimator_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def estimator_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("inv") / "est"
     x, z = synth(1200)
     xv, zv = synth(400, seed=2)
     train_ensemble(out, x, z, xv, zv, model_cfg=MODEL, fit_cfg=FIT,
                    ens_cfg=EnsembleConfig(n_members=3), meta=META)  # fmt: skip
-    return out
+    torch.set_num_threads(before)
+    yield out
 
 
 # -- the regressor --------------------------------------------------------------------------
