@@ -402,3 +402,6 @@ def test_learning_curve_and_posterior(tmp_path: Path, izh_data: Path) -> None:
                         model_sets=tiny)  # fmt: skip
     assert 0 <= res["coverage_1sigma"] <= 1 and len(res["expected_coverage"]["observed"]) == 6
     assert (tmp_path / "post" / "posterior.pt").is_file()
+    again = run_posterior(izh_data, tmp_path / "post", max_test=10, max_epochs=2, n_samples=50,
+                          model_sets=tiny)  # fmt: skip
+    assert again["train_s"] == res["train_s"]  # samples reused, nothing retrained

@@ -3,6 +3,7 @@ conditioned on the trace through the inverse CNN used as embedding net (trained 
 
 :func:`fit_posterior` works on arrays; :func:`run_posterior` loads a dataset, fits, samples the
 test split and writes ``posterior.pt`` (the pickled sbi posterior, our own trusted file),
+``samples.npz`` (test-split samples (S, N, K), reused by a rerun with the same settings),
 ``metrics.json`` (R² of the posterior mean, ±1σ/±2σ coverage, expected coverage of central
 intervals, and, given an ensemble, its coverage and interval widths on the same traces) and
 ``calibration.png``.
@@ -94,6 +95,20 @@ def posterior_metrics(z_true: np.ndarray, samples: np.ndarray) -> dict[str, Any]
     }
 
 
+def _previous(out: Path, settings: dict[str, Any]) -> tuple[np.ndarray, int, float] | None:
+    """Samples, training size and time of an earlier run with the same settings, if any."""
+    import json
+
+    mf, sf = out / "metrics.json", out / "samples.npz"
+    if not (mf.is_file() and sf.is_file()):
+        return None
+    old = json.loads(mf.read_text())
+    if old.get("settings") != settings:
+        return None
+    with np.load(sf) as f:
+        return f["samples"], int(old["n_train"]), float(old["train_s"])
+
+
 def run_posterior(
     data: str | Path,
     out: str | Path,
@@ -108,17 +123,34 @@ def run_posterior(
 ) -> dict[str, Any]:
     """Fit NPE on a dataset's training split, check it on the test split; see the module."""
     from neurotwin.inverse.pipeline import default_regressor, load_split
-    from neurotwin.train.checkpoint import temp_path, write_json
+    from neurotwin.train.checkpoint import plain, temp_path, write_json
 
     out = Path(out)
-    tr = load_split(data, "train", max_train)
     te = load_split(data, "test", max_test)
-    cfg = default_regressor(tr.x.shape[1], tr.z.shape[1], **(model_sets or {}))
-    t0 = time.perf_counter()
-    post = fit_posterior(tr.x, tr.z, cfg, max_epochs=max_epochs, seed=seed)
-    train_s = time.perf_counter() - t0
-    samples = sample_posterior(post, te.x, n_samples)
-    res: dict[str, Any] = {"n_train": len(tr.x), "train_s": train_s,
+    settings = {"data": str(Path(data).resolve()), "max_train": max_train, "max_test": max_test,
+                "max_epochs": max_epochs, "n_samples": n_samples, "seed": seed,
+                "model_sets": plain(model_sets or {})}  # fmt: skip
+    previous = _previous(out, settings)
+    if previous is not None:  # same settings: reuse the samples, recompute the comparison
+        samples, n_train, train_s = previous
+        log.info("reusing the posterior samples in %s", out)
+    else:
+        tr = load_split(data, "train", max_train)
+        cfg = default_regressor(tr.x.shape[1], tr.z.shape[1], **(model_sets or {}))
+        t0 = time.perf_counter()
+        post = fit_posterior(tr.x, tr.z, cfg, max_epochs=max_epochs, seed=seed)
+        train_s = time.perf_counter() - t0
+        samples = sample_posterior(post, te.x, n_samples)
+        n_train = len(tr.x)
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = temp_path(out / "posterior.pt")
+        torch.save(post, tmp)
+        tmp.replace(out / "posterior.pt")
+        tmp = temp_path(out / "samples.npz")
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, samples=samples.astype(np.float32))
+        tmp.replace(out / "samples.npz")
+    res: dict[str, Any] = {"settings": settings, "n_train": n_train, "train_s": train_s,
                            **posterior_metrics(te.z, samples)}  # fmt: skip
     curves = {"sbi NPE (central intervals)": (
         np.asarray(res["expected_coverage"]["nominal"]),
@@ -134,10 +166,6 @@ def run_posterior(
                            "mean_r2": float(r2_per_param(te.z, p.mean).mean())}  # fmt: skip
         res["width_ratio_sbi_over_ensemble"] = float(samples.std(0).mean() / p.std.mean())
         curves["ensemble (calibrated σ)"] = (nominal, observed)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(out / "posterior.pt")
-    torch.save(post, tmp)
-    tmp.replace(out / "posterior.pt")
     write_json(out / "metrics.json", res)
     from neurotwin.plots.inverse import plot_calibration, plt, save_figure
 
