@@ -209,6 +209,12 @@ def test_ensemble_resumes_without_duplicating_work(tmp_path: Path) -> None:
     assert (out / "members" / "member_00.pt").stat().st_mtime_ns == mtime
     assert not (out / "members" / "member_01.state.pt").exists()
     assert load_estimator(out).manifest["complete"]
+    # another OOD target only recalibrates: no member is trained again
+    calls.clear()
+    ens10 = EnsembleConfig(n_members=3, ood_false_alarm=0.1)
+    train_ensemble(out, x, z, xv, zv, model_cfg=MODEL, fit_cfg=fit, ens_cfg=ens10, meta=META,
+                   progress=lambda m, r: calls.append((m, int(r["epoch"]))))  # fmt: skip
+    assert calls == [] and load_estimator(out).ood.false_alarm == 0.1
     with pytest.raises(ValueError, match="another fit configuration"):
         train_ensemble(out, x, z, xv, zv, model_cfg=MODEL, fit_cfg=fit.replace(lr=1e-2),
                        ens_cfg=ens, meta=META)  # fmt: skip
