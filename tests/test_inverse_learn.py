@@ -411,3 +411,25 @@ def test_learning_curve_and_posterior(tmp_path: Path, izh_data: Path) -> None:
     again = run_posterior(izh_data, tmp_path / "post", max_test=10, max_epochs=2, n_samples=50,
                           model_sets=tiny)  # fmt: skip
     assert again["train_s"] == res["train_s"]  # samples reused, nothing retrained
+
+
+@pytest.mark.slow
+@pytest.mark.neuron
+def test_demo_writes_report_with_cross_model_ood(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from neurotwin.inverse import study
+
+    tiny = {"n": {"izhikevich": 200}, "max_train": {}, "members": 2,
+            "model": {"input_pool": 16, "conv_filters": (4, 8), "fc_sizes": (16,)},
+            "fit": {"max_epochs": 2, "batch_size": 32}, "n_cross": 8,
+            "posterior_epochs": 1, "posterior_train": 100, "posterior_test": 10}  # fmt: skip
+    monkeypatch.setitem(study.SCALES, "tiny", tiny)
+    report = study.run_inverse_demo("tiny", out=tmp_path, simulators=["izhikevich"])
+    text = report.read_text()
+    assert "| izhikevich | 200 (160) |" in text
+    assert "cross-model: hh_ball2sticks" in text and "cross-model: mainen" in text
+    for png in ("scatter", "calibration", "ood_scores", "posterior/calibration"):
+        assert (tmp_path / "izhikevich" / f"{png}.png").is_file()
+    with pytest.raises(ValueError, match="unknown scale"):
+        study.run_inverse_demo("huge", out=tmp_path)

@@ -58,19 +58,22 @@ def cross_model_traces(estimator: Estimator, other: str, n: int, seed: int = 0) 
 
 def ood_table(
     estimator: Estimator, v_test: np.ndarray, others: list[str], n_cross: int, seed: int = 0
-) -> dict[str, float]:
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """Flag rate per source: in-distribution test traces (false alarms), each perturbation,
-    each other simulator (detection)."""
+    each other simulator (detection); and the OOD scores (N,) per source."""
     rng = np.random.default_rng(seed)
-    out = {"in-distribution (false alarms)": float(estimator.predict_traces(v_test).flag.mean())}
+    sources = {"in-distribution (false alarms)": v_test}
     for kind in PERTURBATIONS:
-        out[f"{kind}"] = float(
-            estimator.predict_traces(perturb_traces(v_test, kind, rng)).flag.mean()
-        )
+        sources[kind] = perturb_traces(v_test, kind, rng)
     for other in others:
-        v = cross_model_traces(estimator, other, n_cross, seed)
-        out[f"cross-model: {other}"] = float(estimator.predict_traces(v).flag.mean())
-    return out
+        sources[f"cross-model: {other}"] = cross_model_traces(estimator, other, n_cross, seed)
+    rates: dict[str, float] = {}
+    scores: dict[str, np.ndarray] = {}
+    for label, v in sources.items():
+        pred = estimator.predict_traces(v)
+        rates[label] = float(pred.flag.mean())
+        scores[label] = pred.score
+    return rates, scores
 
 
 def run_inverse_demo(
@@ -117,7 +120,8 @@ def run_inverse_demo(
         te = load_split(data, "test")
         say(f"[{name}] test mean R² {metrics['mean_r2']:.3f}; OOD tests")
         others = [o for o in ALL_SIMULATORS if o != name]
-        ood = ood_table(est, te.v_mv, others, sc["n_cross"], seed)
+        ood, scores = ood_table(est, te.v_mv, others, sc["n_cross"], seed)
+        _ood_figure(scores, est.ood.threshold if est.ood else float("nan"), root / name)
         entry: dict[str, Any] = {"n": n, "n_train": est.manifest["data"]["n_train"],
                                  "members": sc["members"], "simulate_s": sim_s, "train_s": train_s,
                                  "num_params": est.manifest["num_params"], "metrics": metrics,
@@ -136,6 +140,15 @@ def run_inverse_demo(
     report = root / "REPORT.md"
     atomic_write_text(report, render_report(results))
     return report
+
+
+def _ood_figure(scores: dict[str, np.ndarray], threshold: float, out: Path) -> None:
+    from neurotwin.plots.inverse import plot_ood_scores, plt, save_figure
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    plot_ood_scores(scores, threshold, ax=ax)
+    fig.tight_layout()
+    save_figure(fig, out / "ood_scores.png")
 
 
 def _pct(v: float | None) -> str:
@@ -186,7 +199,7 @@ def render_report(results: dict[str, Any]) -> str:
     for name in names:
         lines.append(f"- {name}: [scatter]({name}/scatter.png), [corner]({name}/corner.png), "
                      f"[residual correlation]({name}/residual_corr.png), "
-                     f"[calibration]({name}/calibration.png)"
+                     f"[calibration]({name}/calibration.png), [OOD scores]({name}/ood_scores.png)"
                      + (f", [sbi vs ensemble]({name}/posterior/calibration.png)"
                         if "posterior" in results["simulators"][name] else ""))  # fmt: skip
     return "\n".join(lines) + "\n"

@@ -99,6 +99,24 @@ def plot_trace_overlay(
     return ax
 
 
+def plot_ood_scores(
+    scores: dict[str, np.ndarray], threshold: float, *, ax: Axes | None = None
+) -> Axes:
+    """Histograms of out-of-range scores per source (log x; scores past 1e3, e.g. estimates at
+    the output limit, are drawn at 1e3), with the flag threshold."""
+    ax = ax or plt.gca()
+    bins = np.geomspace(1e-2, 1e3, 50)
+    for label, s in scores.items():
+        v = np.clip(np.where(np.isfinite(s), s, 1e3), 1e-2, 1e3)
+        ax.hist(v, bins=bins, histtype="step", density=True, label=label)
+    ax.axvline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold:.2f}")
+    ax.set_xscale("log")
+    ax.set_xlabel("out-of-range score")
+    ax.set_ylabel("density")
+    ax.legend(fontsize="x-small", loc="upper center")
+    return ax
+
+
 def corner_figure(z: np.ndarray, names: list[str], max_k: int = 10) -> Figure:
     """1D histograms (diagonal) and pairwise 2D histograms of predictions (N, K)."""
     k = min(z.shape[1], max_k)
