@@ -53,9 +53,18 @@ def fit_posterior(
     batch_size: int = 128,
     lr: float = 5e-4,
     seed: int = 0,
+    log_dir: str | Path | None = None,
 ) -> Any:
     """Train NPE on features ``x`` (N, T) and scaled parameters ``z`` (N, K) in [-1, 1] under a
-    uniform prior on the box; returns the sbi posterior."""
+    uniform prior on the box; returns the sbi posterior. sbi's TensorBoard events go to
+    ``log_dir`` (default: a temporary folder, removed afterwards; sbi's own default would be
+    ``./sbi-logs`` in the working directory)."""
+    import tempfile
+
+    if log_dir is None:
+        with tempfile.TemporaryDirectory(prefix="neurotwin-sbi-") as tmp:
+            return fit_posterior(x, z, model_cfg, flow=flow, max_epochs=max_epochs,
+                                 batch_size=batch_size, lr=lr, seed=seed, log_dir=tmp)  # fmt: skip
     from sbi.inference import NPE
     from sbi.neural_nets import posterior_nn
     from sbi.utils import BoxUniform
@@ -66,11 +75,18 @@ def fit_posterior(
     cnn.set_input_scaling(float(x.mean()), float(x.std()) or 1.0)
     prior = BoxUniform(low=-torch.ones(k), high=torch.ones(k))
     builder = posterior_nn(model=flow, embedding_net=_Embedding(cnn), z_score_x="none")
-    inference = NPE(prior=prior, density_estimator=builder, show_progress_bars=False)
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(log_dir=str(log_dir))
+    inference = NPE(prior=prior, density_estimator=builder, show_progress_bars=False,
+                    summary_writer=writer)  # fmt: skip
     inference.append_simulations(torch.as_tensor(z, dtype=torch.float32),
                                  torch.as_tensor(x, dtype=torch.float32))  # fmt: skip
-    inference.train(training_batch_size=batch_size, learning_rate=lr,
-                    max_num_epochs=max_epochs, stop_after_epochs=8)  # fmt: skip
+    try:
+        inference.train(training_batch_size=batch_size, learning_rate=lr,
+                        max_num_epochs=max_epochs, stop_after_epochs=8)  # fmt: skip
+    finally:
+        writer.close()
     return inference.build_posterior()
 
 
