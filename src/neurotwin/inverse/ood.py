@@ -1,6 +1,6 @@
 """Out-of-range detection: a score and a flag for traces unlike the training data.
 
-Three components, each made comparable by a robust normalisation on the validation split:
+Four components, each made comparable by a robust normalisation on the validation split:
 
 * ``distance``: Mahalanobis distance of a trace's CNN embedding from the training embeddings
   (one Gaussian per ensemble member, shrunk covariance), √(d²/E), averaged over members;
@@ -9,7 +9,11 @@ Three components, each made comparable by a robust normalisation on the validati
 * ``reconstruction``: how badly the features (average-pooled to ≤ 256 samples) are rebuilt
   from the principal components holding 99% of the training features' variance (RMS
   residual): a trace shape never seen in training has a large residual even where the CNN's
-  embedding happens to look familiar.
+  embedding happens to look familiar;
+* ``input_distance``: Mahalanobis distance, √(d²/D), of D = 13 summary statistics of the
+  features (mean, SD, min, max, 5/50/95th percentiles, mean and SD of the first difference,
+  the means of the four quarters of the trace) from those of the training traces: catches
+  offsets, noise, clipping and truncation that move a trace *along* familiar directions.
 
 ``score = max_c (c − median_c) / (q90_c − median_c)``; a trace is flagged when the score exceeds
 the threshold chosen on the validation split for the target false-alarm rate, when any
@@ -25,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-COMPONENTS = ("distance", "disagreement", "reconstruction")
+COMPONENTS = ("distance", "disagreement", "reconstruction", "input_distance")
 AT_LIMIT_SCORE = 1e6  # the score given to non-finite traces and estimates at the output limit
 
 
@@ -37,6 +41,8 @@ class OODDetector:
     centre: np.ndarray  # (C,) median of each component on validation
     pca_mean: np.ndarray  # (P,) mean of the pooled training features
     pca_basis: np.ndarray  # (P, R) principal directions of the pooled training features
+    stat_mean: np.ndarray  # (D,) mean summary statistics of the training features
+    stat_precision: np.ndarray  # (D, D) their inverse shrunk covariance
     spread: np.ndarray  # (C,) q90 − median on validation
     threshold: float = float("inf")
     limit: float = 1.1
@@ -50,13 +56,17 @@ class OODDetector:
         d2 = np.einsum("mne,mef,mnf->mn", diff, self.precisions, diff)  # (M, N)
         dist = np.sqrt(np.maximum(d2, 0.0) / embeddings.shape[-1]).mean(0)  # (N,)
         dis = (z_std / self.std_ref).mean(1)  # (N,)
-        return np.stack([dist, dis, self.reconstruction(x)], axis=1)
+        rec, inp = self.input_space(x)
+        return np.stack([dist, dis, rec, inp], axis=1)
 
-    def reconstruction(self, x: np.ndarray) -> np.ndarray:
-        """RMS residual (N,) of pooled features after projection on the principal basis."""
+    def input_space(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(RMS residual (N,) of pooled features after projection on the principal basis,
+        Mahalanobis distance (N,) of their summary statistics)."""
         c = pool_features(x, len(self.pca_mean)) - self.pca_mean  # (N, P)
         res = c - (c @ self.pca_basis) @ self.pca_basis.T  # (N, P)
-        return np.sqrt((res**2).mean(1))
+        d = summary_stats(x) - self.stat_mean  # (N, D)
+        d2 = np.einsum("nd,de,ne->n", d, self.stat_precision, d)
+        return np.sqrt((res**2).mean(1)), np.sqrt(np.maximum(d2, 0.0) / d.shape[1])
 
     def score(
         self, embeddings: np.ndarray, z_mean: np.ndarray, z_std: np.ndarray, x: np.ndarray
@@ -81,7 +91,8 @@ class OODDetector:
             np.savez(
                 fh, means=self.means, precisions=self.precisions, std_ref=self.std_ref,
                 centre=self.centre, spread=self.spread, pca_mean=self.pca_mean,
-                pca_basis=self.pca_basis,
+                pca_basis=self.pca_basis, stat_mean=self.stat_mean,
+                stat_precision=self.stat_precision,
                 scalars=np.array(
                     [self.threshold, self.limit, self.false_alarm, self.val_false_alarm]
                 ),
@@ -95,7 +106,8 @@ class OODDetector:
             return cls(
                 means=f["means"], precisions=f["precisions"], std_ref=f["std_ref"],
                 centre=f["centre"], spread=f["spread"], pca_mean=f["pca_mean"],
-                pca_basis=f["pca_basis"], threshold=thr, limit=limit,
+                pca_basis=f["pca_basis"], stat_mean=f["stat_mean"],
+                stat_precision=f["stat_precision"], threshold=thr, limit=limit,
                 false_alarm=fa, val_false_alarm=vfa,
             )  # fmt: skip
 
@@ -128,14 +140,26 @@ def pool_features(x: np.ndarray, p: int) -> np.ndarray:
     return x[:, : p * f].reshape(n, p, f).mean(2)  # (N, p, f) -> (N, p)
 
 
+def summary_stats(x: np.ndarray) -> np.ndarray:
+    """13 summary statistics (N, 13) of features (N, T); see the module docstring."""
+    dx = np.diff(x, axis=1)  # (N, T-1)
+    q = np.percentile(x, [5, 50, 95], axis=1).T  # (N, 3)
+    quarters = [part.mean(1) for part in np.array_split(x, 4, axis=1)]
+    cols = [x.mean(1), x.std(1), x.min(1), x.max(1), *q.T, np.abs(dx).mean(1), dx.std(1),
+            *quarters]  # fmt: skip
+    return np.stack(cols, axis=1).astype(np.float64)
+
+
 def _pca(x: np.ndarray, var: float = 0.99, max_pool: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (p,) and basis (p, r) of the principal components holding ``var`` of the pooled
+    features' variance."""
     p = min(max_pool, x.shape[1])
     xp = pool_features(x, p)  # (N, p)
     mu = xp.mean(0)
     _, s, vt = np.linalg.svd(xp - mu, full_matrices=False)
     frac = np.cumsum(s**2) / max(float((s**2).sum()), 1e-12)
-    r = int(np.searchsorted(frac, var) + 1)
-    return mu, vt[: min(r, len(s))].T  # (p,), (p, r)
+    r = min(int(np.searchsorted(frac, var) + 1), len(s))
+    return mu, vt[:r].T
 
 
 def fit_ood(
@@ -156,6 +180,10 @@ def fit_ood(
         raise ValueError(f"false_alarm must be in (0, 1), got {false_alarm}")
     fits = [_gaussian(e) for e in train_embeddings]
     pca_mean, pca_basis = _pca(train_x)
+    stats = summary_stats(train_x)
+    scale = np.maximum(stats.std(0), 1e-9)
+    stat_mu, stat_prec = _gaussian(stats / scale, shrink=0.05)
+    stat_prec = stat_prec / np.outer(scale, scale)  # precision of the unscaled statistics
     det = OODDetector(
         means=np.stack([m for m, _ in fits]),
         precisions=np.stack([p for _, p in fits]),
@@ -164,6 +192,8 @@ def fit_ood(
         spread=np.ones(len(COMPONENTS)),
         pca_mean=pca_mean,
         pca_basis=pca_basis,
+        stat_mean=stat_mu * scale,
+        stat_precision=stat_prec,
         limit=limit,
         false_alarm=false_alarm,
     )

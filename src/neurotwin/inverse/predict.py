@@ -235,6 +235,8 @@ def predict_trace(estimator: Estimator, trace: Trace) -> TracePrediction:
             reasons.append("the ensemble members disagree")
         if comp is not None and flag and comp[2] > estimator.ood.threshold:
             reasons.append("the trace's shape is not spanned by the training traces")
+        if comp is not None and flag and comp[3] > estimator.ood.threshold:
+            reasons.append("the trace lies far from the training traces (input space)")
     return TracePrediction(params, score, flag, at_limit, reasons, trace.notes)
 
 
