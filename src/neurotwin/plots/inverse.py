@@ -102,18 +102,19 @@ def plot_trace_overlay(
 def plot_ood_scores(
     scores: dict[str, np.ndarray], threshold: float, *, ax: Axes | None = None
 ) -> Axes:
-    """Histograms of out-of-range scores per source (log x; scores past 1e3, e.g. estimates at
-    the output limit, are drawn at 1e3), with the flag threshold."""
+    """Histograms of out-of-range scores per source (symmetric-log x, clipped to [-3, 1e3]:
+    estimates at the output limit score 1e6 and are drawn at 1e3), with the flag threshold."""
     ax = ax or plt.gca()
-    bins = np.geomspace(1e-2, 1e3, 50)
+    bins = np.concatenate([np.linspace(-3, 1, 17)[:-1], np.geomspace(1, 1e3, 31)])
     for label, s in scores.items():
-        v = np.clip(np.where(np.isfinite(s), s, 1e3), 1e-2, 1e3)
-        ax.hist(v, bins=bins, histtype="step", density=True, label=label)
+        v = np.clip(np.where(np.isfinite(s), s, 1e3), -3, 1e3)
+        ax.hist(v, bins=bins, histtype="step", weights=np.full(len(v), 1 / max(len(v), 1)),
+                label=label)  # fmt: skip
     ax.axvline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold:.2f}")
-    ax.set_xscale("log")
+    ax.set_xscale("symlog", linthresh=1.0)
     ax.set_xlabel("out-of-range score")
-    ax.set_ylabel("density")
-    ax.legend(fontsize="x-small", loc="upper center")
+    ax.set_ylabel("fraction of traces")
+    ax.legend(fontsize="x-small", loc="upper right")
     return ax
 
 
