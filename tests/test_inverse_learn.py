@@ -85,6 +85,9 @@ def test_regressor_config_validates() -> None:
     with pytest.raises(ValueError, match="unknown regressor field"):
         RegressorConfig.from_dict({"n_inputs": 8, "n_outputs": 1, "width": 3})
     assert MODEL.replace(conv_filters=[4, 8]).conv_filters == (4, 8)
+    assert FitConfig(lr="2e-3", max_epochs="5").lr == 2e-3  # YAML reads 2e-3 as a string
+    with pytest.raises(ValueError, match="lr must be a number"):
+        FitConfig(lr="fast")
 
 
 # -- training -------------------------------------------------------------------------------

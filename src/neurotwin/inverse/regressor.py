@@ -96,12 +96,20 @@ class RegressorConfig:
 
 
 def _coerce(obj: Any) -> None:
-    """Lists → tuples and ints → floats where the annotation says so (YAML / CLI values)."""
+    """Lists → tuples, numeric strings → numbers, ints ↔ floats where the annotation says so
+    (YAML / CLI values)."""
     hints = typing.get_type_hints(type(obj))
     for f in dataclasses.fields(obj):
         v = getattr(obj, f.name)
         hint = hints[f.name]
         args = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+        if isinstance(v, str) and (float in args or int in args):
+            try:  # YAML reads 2e-3 as a string
+                num = float(v)
+            except ValueError:
+                raise ValueError(f"{f.name} must be a number, got {v!r}") from None
+            v = int(num) if int in args and float not in args and num.is_integer() else num
+            object.__setattr__(obj, f.name, v)
         if isinstance(v, list) and any(typing.get_origin(a) is tuple for a in args):
             object.__setattr__(obj, f.name, tuple(v))
         elif float in args and isinstance(v, int) and not isinstance(v, bool):
