@@ -223,7 +223,7 @@ def predict(
     from neurotwin.inverse.predict import fit_to_estimator, load_trace, predict_trace, resimulate
 
     est = load_estimator(estimator)
-    tr = load_trace(trace, dt_ms=dt_ms if dt_ms is not None else est.dt_ms)
+    tr = load_trace(trace, dt_ms=dt_ms, default_dt_ms=est.dt_ms)
     res = predict_trace(est, tr)
     if as_json:
         typer.echo(json.dumps(res.to_dict(), indent=2))
@@ -238,7 +238,8 @@ def predict(
         else:
             verdict = "OUT OF RANGE" if res.out_of_range else "in range"
             thr = est.ood.threshold if est.ood is not None else float("nan")
-            typer.echo(f"verdict: {verdict} (score {res.ood_score:.2f}, threshold {thr:.2f})")
+            score = "at the limit" if res.ood_score >= 1e6 else f"{res.ood_score:.2f}"
+            typer.echo(f"verdict: {verdict} (score {score}, threshold {thr:.2f})")
             for r in res.reasons:
                 typer.echo(f"  - {r}")
     if plot is not None:

@@ -101,9 +101,12 @@ def _read_nwb(path: Path) -> tuple[np.ndarray, float, str]:
         raise ValueError(f"{path} is not a readable NWB file ({exc})") from exc
 
 
-def load_trace(path: str | Path, *, dt_ms: float | None = None) -> Trace:
+def load_trace(
+    path: str | Path, *, dt_ms: float | None = None, default_dt_ms: float | None = None
+) -> Trace:
     """Read a trace in mV (see the module docstring). ``dt_ms`` is the sampling interval of a
-    file without a time column."""
+    file without a time column (a file's own time base wins, with a note);
+    ``default_dt_ms`` is used silently when neither is given (the estimator's sampling)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"trace file {path} does not exist")
@@ -124,7 +127,7 @@ def load_trace(path: str | Path, *, dt_ms: float | None = None) -> Trace:
         raise ValueError(f"{path}: unsupported trace format {suffix!r}; use one of {FORMATS}")
     if dt_file is not None and dt_ms is not None and not math.isclose(dt_file, dt_ms, rel_tol=1e-3):
         notes.append(f"the file's own sampling ({dt_file:g} ms) overrides --dt-ms {dt_ms:g}")
-    dt = dt_file if dt_file is not None else dt_ms
+    dt = dt_file if dt_file is not None else dt_ms if dt_ms is not None else default_dt_ms
     if dt is None or not dt > 0:
         raise ValueError(f"{path}: the sampling interval is unknown; pass dt_ms")
     v = np.asarray(v, dtype=np.float64)
