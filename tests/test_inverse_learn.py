@@ -379,6 +379,15 @@ def test_search_resumes_and_requeues_a_stale_trial(tmp_path: Path, izh_data: Pat
     assert best["value"] > 0 and (out / "best.yaml").is_file()
     sets = yaml.safe_load((out / "best.yaml").read_text())
     assert sets["model.input_pool"] == 16 and "fit.lr" in sets
+    from neurotwin.cli import app
+
+    r = CliRunner().invoke(app, ["inverse", "train", "--data", str(izh_data), "--out",
+                                 str(tmp_path / "est"), "--config", str(out / "best.yaml"),
+                                 "--members", "2", "--set", "fit.max_epochs=1", "-q"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    manifest = json.loads((tmp_path / "est" / "estimator.json").read_text())
+    assert manifest["fit"]["lr"] == pytest.approx(sets["fit.lr"])
+    assert manifest["fit"]["max_epochs"] == 1
     # a session killed inside a trial leaves it RUNNING: the rerun fails it, reruns its params
     study = optuna.load_study(study_name="inverse", storage=f"sqlite:///{out / 'search.db'}")
     stale = study.ask()

@@ -80,16 +80,31 @@ def train(
     members: Annotated[int | None, typer.Option(help="Ensemble members (default 8).")] = None,
     max_train: Annotated[int | None, typer.Option(help="Use the first N training traces.")] = None,
     set_: SetsOpt = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="YAML of model./fit./ensemble. settings (e.g. search's best.yaml)."),
+    ] = None,
     quiet: QuietOpt = False,
     threads: ThreadsOpt = None,
 ) -> None:
     """Train a K-fold ensemble of CNN regressors (θ from a trace), calibrate its σ and its
     out-of-range flag on the validation split; rerun to resume after Ctrl-C."""
     _threads(threads)
+    sets: dict[str, Any] = {}
+    if config is not None:
+        import yaml
+
+        if not config.is_file():
+            raise FileNotFoundError(f"config file {config} does not exist")
+        loaded = yaml.safe_load(config.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{config} must hold a mapping of settings")
+        sets = {k: tuple(v) if isinstance(v, list) else v for k, v in loaded.items()}
+    sets.update(parse_sets(set_))
     from neurotwin.interrupt import StopFlag
     from neurotwin.inverse.pipeline import evaluate_estimator, split_sets, train_estimator
 
-    model_sets, fit_sets, ens_sets = split_sets(parse_sets(set_))
+    model_sets, fit_sets, ens_sets = split_sets(sets)
     if members is not None:
         ens_sets["n_members"] = members
     bar = _EpochBar(quiet, ens_sets.get("n_members", 8), fit_sets.get("max_epochs", 60))
@@ -177,7 +192,8 @@ def search(
                       storage=storage, seed=seed, model_sets=model_sets)  # fmt: skip
     typer.echo(f"best validation loss {best['value']:.5f} (trial {best['number']}): "
                f"{json.dumps(best['params'])}")  # fmt: skip
-    typer.echo(f"wrote {out}/best.yaml; use it with `neurotwin inverse train --set ...`")
+    typer.echo(f"wrote {out}/best.yaml; train with `neurotwin inverse train --config "
+               f"{out}/best.yaml ...`")  # fmt: skip
 
 
 def learning_curve(
