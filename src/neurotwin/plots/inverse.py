@@ -112,6 +112,7 @@ def plot_ood_scores(
                 label=label)  # fmt: skip
     ax.axvline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold:.2f}")
     ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlim(-3, 1.2e3)
     ax.set_xlabel("out-of-range score")
     ax.set_ylabel("fraction of traces")
     ax.legend(fontsize="x-small", loc="upper right")
