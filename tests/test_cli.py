@@ -79,8 +79,17 @@ def test_cells_json_parses():
 def test_simulate_writes_traces_and_a_figure(tmp_path: Path, point_inputs: np.ndarray):
     np.save(tmp_path / "in.npy", point_inputs)
     out, fig = tmp_path / "out.npz", tmp_path / "figs" / "fig.png"
-    result = run("simulate", "--cell", "point_ampa", "--inputs", tmp_path / "in.npy",
-                 "--out", out, "--plot", fig)
+    result = run(
+        "simulate",
+        "--cell",
+        "point_ampa",
+        "--inputs",
+        tmp_path / "in.npy",
+        "--out",
+        out,
+        "--plot",
+        fig,
+    )
     assert result.exit_code == 0, result.output
     assert f"wrote {out}" in result.stdout
     with np.load(out) as npz:
@@ -103,8 +112,17 @@ def test_simulate_batch_and_set(tmp_path: Path, point_inputs: np.ndarray):
     batch = np.stack([point_inputs, point_inputs[:, ::-1]])  # (2, 2, 8, 200)
     np.save(tmp_path / "in.npy", batch)
     out = tmp_path / "out.npz"
-    result = run("simulate", "--cell", "point_ampa", "--inputs", tmp_path / "in.npy",
-                 "--out", out, "--set", "ske2_factor=1.0")
+    result = run(
+        "simulate",
+        "--cell",
+        "point_ampa",
+        "--inputs",
+        tmp_path / "in.npy",
+        "--out",
+        out,
+        "--set",
+        "ske2_factor=1.0",
+    )
     assert result.exit_code == 0, result.output
     with np.load(out) as npz:
         assert npz["soma_v"].shape == (2, 200)
@@ -149,8 +167,18 @@ def test_simulate_bad_input_is_one_line_and_writes_nothing(
 ):
     inputs = _bad_inputs(tmp_path, point_inputs, kind)
     out = tmp_path / "out.npz"
-    result = run("simulate", "--cell", "point_ampa", "--inputs", inputs, "--out", out,
-                 "--plot", tmp_path / "fig.png", *extra)
+    result = run(
+        "simulate",
+        "--cell",
+        "point_ampa",
+        "--inputs",
+        inputs,
+        "--out",
+        out,
+        "--plot",
+        tmp_path / "fig.png",
+        *extra,
+    )
     assert_one_line_error(result, *fragments)
     assert not out.exists() and not (tmp_path / "fig.png").exists()
     assert not list(tmp_path.glob("*.partial*"))
@@ -167,8 +195,17 @@ def test_simulate_unknown_preset_lists_the_valid_ones(tmp_path: Path):
 def test_simulate_lif(tmp_path: Path):
     x = (np.random.default_rng(0).random((100, 300)) < 0.02).astype(np.float32)
     np.save(tmp_path / "in.npy", x)
-    result = run("simulate", "--cell", "lif", "--inputs", tmp_path / "in.npy",
-                 "--out", tmp_path / "out.npz", "--plot", tmp_path / "fig.png")
+    result = run(
+        "simulate",
+        "--cell",
+        "lif",
+        "--inputs",
+        tmp_path / "in.npy",
+        "--out",
+        tmp_path / "out.npz",
+        "--plot",
+        tmp_path / "fig.png",
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "fig.png").read_bytes().startswith(PNG_MAGIC)
     with np.load(tmp_path / "out.npz") as npz:
@@ -178,9 +215,27 @@ def test_simulate_lif(tmp_path: Path):
 
 
 # -- dataset make / info -------------------------------------------------------------------------
-MAKE = ["dataset", "make", "--cell", "lif", "--train", "4", "--valid", "2", "--test", "1",
-        "--duration-ms", "300", "--workers", "1", "--quiet",
-        "--filter-set", "min_rate_hz=0.0", "--filter-set", "max_rate_hz=1000.0"]
+MAKE = [
+    "dataset",
+    "make",
+    "--cell",
+    "lif",
+    "--train",
+    "4",
+    "--valid",
+    "2",
+    "--test",
+    "1",
+    "--duration-ms",
+    "300",
+    "--workers",
+    "1",
+    "--quiet",
+    "--filter-set",
+    "min_rate_hz=0.0",
+    "--filter-set",
+    "max_rate_hz=1000.0",
+]
 
 
 @pytest.fixture(scope="module")
@@ -260,7 +315,9 @@ def test_entry_point_error_is_one_line_on_stderr(tmp_path: Path):
     """The real process: exit code 2, a single stderr line, no traceback."""
     proc = subprocess.run(
         [sys.executable, "-m", "neurotwin.cli", "dataset", "info", str(tmp_path / "missing")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2, proc
     lines = proc.stderr.strip().splitlines()

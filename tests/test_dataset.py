@@ -22,8 +22,7 @@ import pytest
 import zarr
 
 import neurotwin
-from neurotwin.cli import build_dataset_config
-from neurotwin.data.config import SPLITS, DatasetConfig
+from neurotwin.data.config import SPLITS, DatasetConfig, build_dataset_config
 from neurotwin.data.generate import draw_inputs, make_dataset
 from neurotwin.data.info import dataset_figures, dataset_stats
 from neurotwin.data.store import DatasetStore, StoreError, open_dataset, sample_checksum
@@ -46,8 +45,15 @@ def lif_config(
 ) -> DatasetConfig:
     """A small LIF dataset config: chunks of 4 simulations, so every split spans >= 1 chunk."""
     return build_dataset_config(
-        "lif", dict(cell_sets or {}), None, {}, dict(counts), duration_ms, seed,
-        dict(filter_sets), sims_per_chunk=4,
+        "lif",
+        dict(cell_sets or {}),
+        None,
+        {},
+        dict(counts),
+        duration_ms,
+        seed,
+        dict(filter_sets),
+        sims_per_chunk=4,
     )
 
 
@@ -78,8 +84,9 @@ def assert_bit_identical(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> 
 
 def folder_snapshot(path: Path) -> dict[str, bytes]:
     """Relative path → content of every file under ``path``."""
-    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*"))
-            if p.is_file()}
+    return {
+        str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()
+    }
 
 
 def copy_store(src: Path, dst: Path) -> Path:
@@ -116,8 +123,7 @@ def test_reference_dataset_is_complete_and_filtered(reference: dict[str, Any]):
     assert sum(report.dropped.values()) > 0
 
 
-def test_same_arrays_for_any_worker_count_and_batch_size(reference: dict[str, Any],
-                                                        tmp_path: Path):
+def test_same_arrays_for_any_worker_count_and_batch_size(reference: dict[str, Any], tmp_path: Path):
     config = reference["config"]
     pooled = make_dataset(config, tmp_path / "pool", workers=2)
     rebatched = make_dataset(config, tmp_path / "batch", workers=1, batch_size=5)
@@ -173,16 +179,19 @@ def test_dropped_reasons_match_the_rejected_draws(reference: dict[str, Any]):
             # the accepted draw is the stored one
             last = results[-1]
             assert lo <= last.firing_rate_hz <= hi
-            np.testing.assert_array_equal(arrays[f"{split}/inputs"][slot],
-                                          draws[-1].astype(np.float16))
+            np.testing.assert_array_equal(
+                arrays[f"{split}/inputs"][slot], draws[-1].astype(np.float16)
+            )
             np.testing.assert_array_equal(arrays[f"{split}/soma_uncapped"][slot], last.soma_v)
         assert attrs[split]["dropped"] == reasons
 
 
 def test_unsatisfiable_filter_raises_naming_the_slot(tmp_path: Path):
-    config = lif_config({"train": 1, "valid": 0, "test": 0}, duration_ms=200,
-                        filter_sets={"min_rate_hz": 900.0, "max_rate_hz": 1000.0,
-                                     "max_attempts": 3})
+    config = lif_config(
+        {"train": 1, "valid": 0, "test": 0},
+        duration_ms=200,
+        filter_sets={"min_rate_hz": 900.0, "max_rate_hz": 1000.0, "max_attempts": 3},
+    )
     with pytest.raises(RuntimeError, match=r"train slot 0: no simulation passed the filter in 3"):
         make_dataset(config, tmp_path / "ds", workers=1)
     store = open_dataset(tmp_path / "ds")  # the store stays consistent: nothing marked done
@@ -205,8 +214,7 @@ def test_resume_recomputes_only_the_cleared_slots(reference: dict[str, Any], tmp
     assert report.simulated == 3
     # the redraws of the recomputed slots are the same as in the clean run
     attempts = reference["arrays"]
-    expected_drops = sum(int(attempts[f"{s}/attempt"][i]) for s, sl in cleared.items()
-                         for i in sl)
+    expected_drops = sum(int(attempts[f"{s}/attempt"][i]) for s, sl in cleared.items() for i in sl)
     assert sum(report.dropped.values()) == expected_drops
     assert_bit_identical(store_arrays(path), reference["arrays"])
     store = open_dataset(path)
@@ -223,9 +231,28 @@ def test_resume_recomputes_only_the_cleared_slots(reference: dict[str, Any], tmp
 def test_sigint_leaves_a_consistent_resumable_store(tmp_path: Path):
     path = tmp_path / "ds"
     counts = {"train": 40, "valid": 10, "test": 10}
-    args = [sys.executable, "-m", "neurotwin.cli", "dataset", "make", "--out", str(path),
-            "--cell", "lif", "--duration-ms", "1000", "--workers", "1", "--batch-size", "1",
-            "--quiet", "--filter-set", "min_rate_hz=0.0", "--filter-set", "max_rate_hz=1000.0"]
+    args = [
+        sys.executable,
+        "-m",
+        "neurotwin.cli",
+        "dataset",
+        "make",
+        "--out",
+        str(path),
+        "--cell",
+        "lif",
+        "--duration-ms",
+        "1000",
+        "--workers",
+        "1",
+        "--batch-size",
+        "1",
+        "--quiet",
+        "--filter-set",
+        "min_rate_hz=0.0",
+        "--filter-set",
+        "max_rate_hz=1000.0",
+    ]
     for split, n in counts.items():
         args += [f"--{split}", str(n)]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -253,8 +280,9 @@ def test_sigint_leaves_a_consistent_resumable_store(tmp_path: Path):
     for split in SPLITS:
         assert store.verify(split) == []
     # resume in this process with the config the command line built, compare with a clean run
-    config = build_dataset_config("lif", {}, None, {}, counts, 1000, 0,
-                                  {"min_rate_hz": 0.0, "max_rate_hz": 1000.0})
+    config = build_dataset_config(
+        "lif", {}, None, {}, counts, 1000, 0, {"min_rate_hz": 0.0, "max_rate_hz": 1000.0}
+    )
     assert config.content_hash() == store.meta["config_hash"]
     report = make_dataset(config, path, workers=1, batch_size=8)
     assert report.simulated == sum(counts.values()) - sum(done.values())
@@ -340,8 +368,9 @@ def test_zarr_group_without_metadata_is_refused(tmp_path: Path):
         ({"filter_sets": {**FILTER, "max_rate_hz": 12.0}}, "filter.max_rate_hz"),
     ],
 )
-def test_store_made_with_another_config_is_refused(reference: dict[str, Any], tmp_path: Path,
-                                                   overrides: dict[str, Any], field: str):
+def test_store_made_with_another_config_is_refused(
+    reference: dict[str, Any], tmp_path: Path, overrides: dict[str, Any], field: str
+):
     path = copy_store(reference["path"], tmp_path / "ds")
     snapshot = folder_snapshot(path)
     with pytest.raises(StoreError, match="made with another config") as info:
@@ -371,10 +400,12 @@ def test_verify_lists_a_corrupt_slot(reference: dict[str, Any], tmp_path: Path):
 @pytest.mark.slow
 def test_dask_cluster_gives_the_same_arrays(reference: dict[str, Any], tmp_path: Path):
     distributed = pytest.importorskip("dask.distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
-        report = make_dataset(reference["config"], tmp_path / "ds",
-                              scheduler=cluster.scheduler_address)
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        report = make_dataset(
+            reference["config"], tmp_path / "ds", scheduler=cluster.scheduler_address
+        )
     assert report.simulated == sum(COUNTS.values())
     assert_bit_identical(store_arrays(tmp_path / "ds"), reference["arrays"])
     assert split_attrs(tmp_path / "ds") == reference["attrs"]
@@ -410,8 +441,9 @@ def test_ball_and_stick_targets_follow_the_spec(tmp_path: Path):
     results = neurotwin.simulate(cell, np.stack(inputs).astype(np.float32))
     for res, v, d in zip(results, soma_unc, dend, strict=True):
         np.testing.assert_array_equal(res.soma_v, v)
-        np.testing.assert_array_equal(np.minimum(res.dend_v, cell.dend_cap_mV).astype(np.float16),
-                                      d)
+        np.testing.assert_array_equal(
+            np.minimum(res.dend_v, cell.dend_cap_mV).astype(np.float16), d
+        )
     # and one at a time
     single = neurotwin.simulate(cell, inputs[1].astype(np.float32))
     np.testing.assert_array_equal(single.soma_v, soma_unc[1])
@@ -448,8 +480,12 @@ def test_dataset_stats_of_a_partial_store(reference: dict[str, Any], tmp_path: P
     assert stats["train"]["done"] == COUNTS["train"]
     # the example figures come from the next split that holds simulations
     written = dataset_figures(store, tmp_path / "figs", n_samples=5)
-    assert sorted(p.name for p in written) == ["sample_0.png", "sample_1.png", "sample_2.png",
-                                               "stats.png"]  # valid holds 3
+    assert sorted(p.name for p in written) == [
+        "sample_0.png",
+        "sample_1.png",
+        "sample_2.png",
+        "stats.png",
+    ]  # valid holds 3
 
 
 def test_dataset_figures_write_pngs(reference: dict[str, Any], tmp_path: Path):
@@ -469,4 +505,3 @@ def test_store_is_read_only_when_opened_for_reading(reference: dict[str, Any]):
     with pytest.raises(Exception):  # noqa: B017 - zarr's read-only error type is not public
         store.split("train")["done"][0] = False
     assert store.split("train").num_done == COUNTS["train"]
-

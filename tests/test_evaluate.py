@@ -13,9 +13,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from neurotwin.cli import build_dataset_config
 from neurotwin.commands.train import register
 from neurotwin.data import make_dataset
+from neurotwin.data.config import build_dataset_config
 from neurotwin.evaluate import EvalConfig, evaluate, key_metrics
 from neurotwin.train import train
 

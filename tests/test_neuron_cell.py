@@ -226,3 +226,20 @@ def test_bad_inputs_raise():
         neurotwin.simulate(cell, good, backend="gpu")
     with pytest.raises(TypeError):
         neurotwin.simulate("point_ampa", good)
+
+
+def test_temperature_set_by_another_model_does_not_leak():
+    """The inverse simulators set h.celsius (6.3 or 37 °C) in the same process; the
+    ball-and-stick must still run at NEURON's default 6.3 °C (its Nernst eca, spec §5.7)."""
+    from neuron import h
+
+    cell = preset("cable_nmda")
+    x = _random_inputs(cell, 1, 400, seed=4)[0]
+    before = neurotwin.simulate(cell, x, backend="neuron", keep_hr=True)
+    assert len(before.spike_times_ms) > 0  # spikes, so calcium (and eca) matter
+    try:
+        h.celsius = 37.0
+        after = neurotwin.simulate(cell, x, backend="neuron", keep_hr=True)
+    finally:
+        h.celsius = 6.3
+    np.testing.assert_array_equal(before.soma_v_hr, after.soma_v_hr)

@@ -14,8 +14,8 @@ import pytest
 import torch
 import yaml
 
-from neurotwin.cli import build_dataset_config
 from neurotwin.data import make_dataset, open_dataset
+from neurotwin.data.config import build_dataset_config
 from neurotwin.data.windows import RandomWindows
 from neurotwin.models import build, for_cell
 from neurotwin.train import TrainConfig, TrainEvent, TrainingInterrupted, load_checkpoint, train

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from neurotwin.cli import build_dataset_config
 from neurotwin.data import make_dataset, open_dataset
+from neurotwin.data.config import build_dataset_config
 from neurotwin.data.windows import (
     FixedWindows,
     RandomWindows,

@@ -3,17 +3,16 @@ non-zero exit code; see ``neurotwin COMMAND --help``."""
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import numpy as np
 import typer
-import yaml
+
+from neurotwin.commands.common import friendly, parse_sets, save_npz
 
 app = typer.Typer(
     add_completion=False,
@@ -23,46 +22,6 @@ app = typer.Typer(
 )
 dataset_app = typer.Typer(no_args_is_help=True, help="Make and inspect datasets.")
 app.add_typer(dataset_app, name="dataset")
-
-F = TypeVar("F", bound=Callable[..., Any])
-EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
-
-
-def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def friendly(fn: F) -> F:
-    """Map library errors to one readable line and an exit code."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from neurotwin.data.generate import Interrupted
-
-        try:
-            return fn(*args, **kwargs)
-        except Interrupted as exc:
-            _fail(str(exc), EXIT_INTERRUPTED)
-        except KeyboardInterrupt:
-            _fail("interrupted", EXIT_INTERRUPTED)
-        except (ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
-            _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def parse_sets(pairs: list[str] | None, what: str = "--set") -> dict[str, Any]:
-    """``["a=1", "b=x"]`` → ``{"a": 1, "b": "x"}`` with YAML scalars (numbers, bools, lists)."""
-    out: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"{what} expects KEY=VALUE, got {pair!r}")
-        parsed = yaml.safe_load(value) if value.strip() else ""
-        out[key.strip()] = tuple(parsed) if isinstance(parsed, list) else parsed
-    return out
 
 
 def _logging(verbose: bool) -> None:
@@ -132,7 +91,7 @@ def simulate(
             k: (v[0] if k not in ("spike_times_ms", "cell_config", "spike_counts") else v)
             for k, v in arrays.items()
         }
-    _save_npz(out, arrays)
+    save_npz(out, arrays)
     rates = ", ".join(f"{r.firing_rate_hz:.2f}" for r in batch)
     typer.echo(
         f"wrote {out}: {len(batch)} simulation(s) of {batch[0].duration_ms} ms, "
@@ -150,48 +109,6 @@ def simulate(
         plot.parent.mkdir(parents=True, exist_ok=True)
         _save(fig, plot)
         typer.echo(f"wrote {plot}")
-
-
-def _save_npz(path: Path, arrays: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
-    tmp.replace(path)
-
-
-def build_dataset_config(
-    cell: str,
-    cell_sets: dict[str, Any],
-    inputs: str | None,
-    input_sets: dict[str, Any],
-    counts: dict[str, int],
-    duration_ms: int,
-    seed: int,
-    filter_sets: dict[str, Any],
-    sims_per_chunk: int = 16,
-) -> Any:
-    from neurotwin.cells import preset
-    from neurotwin.data.config import DatasetConfig, FilterConfig
-    from neurotwin.sim.cells.base import check_fields
-    from neurotwin.sim.inputs import make_inputs
-
-    cfg = preset(cell, **cell_sets)
-    check_fields(FilterConfig, filter_sets)
-    gen = make_inputs(inputs or default_inputs(cfg), **input_sets)
-    return DatasetConfig(
-        cell=cfg,
-        inputs=gen,
-        counts=counts,
-        duration_ms=duration_ms,
-        seed=seed,
-        sims_per_chunk=sims_per_chunk,
-        filter=FilterConfig(**filter_sets),
-    )
-
-
-def default_inputs(cell: Any) -> str:
-    return "lif_poisson" if cell.family == "lif" else "tutorial"
 
 
 @dataset_app.command("make")
@@ -219,6 +136,7 @@ def dataset_make(
     """Make (or resume) a dataset: simulate, filter, store. Rerun the same command to resume."""
     from tqdm import tqdm
 
+    from neurotwin.data.config import build_dataset_config
     from neurotwin.data.generate import make_dataset
 
     config = build_dataset_config(
@@ -353,9 +271,9 @@ def demo(
 
 def _register_command_groups() -> None:
     """Commands that live in neurotwin.commands (each module adds its own to ``app``)."""
+    from neurotwin.commands import inverse as inverse_commands
     from neurotwin.commands import models as models_commands
     from neurotwin.commands import study as study_commands
-    from neurotwin.commands import inverse as inverse_commands
     from neurotwin.commands import train as train_commands
 
     models_commands.register(app)

@@ -7,6 +7,10 @@ import threading
 from typing import Any
 
 
+class Interrupted(RuntimeError):
+    """A long job stopped on request (Ctrl-C); what it wrote is consistent and a rerun resumes."""
+
+
 class StopFlag:
     """Within ``with StopFlag() as flag:``, the first SIGINT only sets ``flag.stop``, which the
     job checks between units of work (so it can leave its files consistent); a second SIGINT

@@ -11,13 +11,14 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
+from neurotwin.commands.common import friendly, parse_sets
+
 __all__ = ["register", "split_sets"]
 
 
 def split_sets(model: str, sets: list[str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """``--set`` pairs → (simulator settings, stimulus fields); a key that is neither is refused
     with the valid names."""
-    from neurotwin.cli import parse_sets
     from neurotwin.inverse.simulators import simulator_class
     from neurotwin.inverse.stimuli import Stimulus
 
@@ -76,8 +77,6 @@ def _simulate(
     out: Path | None,
     plot: Path | None,
 ) -> None:
-    from neurotwin.cli import parse_sets
-
     sim, stim = _build(model, stimulus, sets)
     values = parse_sets(params, "--param")
     unknown = sorted(set(values) - set(sim.param_names))
@@ -190,8 +189,6 @@ def register(inverse_app: typer.Typer) -> None:
     @inverse_app.command("models")
     def models_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         """List the simulators with their settings and parameters (units, ranges)."""
-        from neurotwin.cli import friendly
-
         friendly(_models)(as_json)
 
     @inverse_app.command("simulate")
@@ -212,8 +209,6 @@ def register(inverse_app: typer.Typer) -> None:
         plot: Annotated[Path | None, typer.Option(help="Draw it (.png).")] = None,
     ) -> None:
         """Simulate one parameter set under a stimulus; print a summary, save or plot it."""
-        from neurotwin.cli import friendly
-
         friendly(_simulate)(model, stimulus, set_, param, out, plot)
 
     @inverse_app.command("make-data")
@@ -242,8 +237,6 @@ def register(inverse_app: typer.Typer) -> None:
         quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
     ) -> None:
         """Sample parameters uniformly, simulate, store θ (physical and scaled) and traces."""
-        from neurotwin.cli import friendly
-
         friendly(_make_data)(
             model, n, out, stimulus, set_, seed, workers, scheduler, chunk, transform, quiet
         )

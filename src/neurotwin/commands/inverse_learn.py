@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from neurotwin.cli import friendly, parse_sets
+from neurotwin.commands.common import friendly, parse_sets
 
 __all__ = ["register"]
 

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
+from neurotwin.commands.common import friendly
+
 __all__ = ["models_table", "register"]
 
 
@@ -62,6 +64,4 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """List every registered twin and preset with its parameter count and receptive field."""
-        from neurotwin.cli import friendly  # at call time: cli.py imports this module
-
         friendly(_models)(cell, as_json)

@@ -12,6 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
+from neurotwin.commands.common import friendly
+
 __all__ = ["register"]
 
 study_app = typer.Typer(
@@ -51,8 +53,6 @@ def _command() -> str:
 
 
 def register(app: typer.Typer) -> None:
-    from neurotwin.cli import friendly
-
     app.add_typer(study_app, name="study")
     app.add_typer(plot_app, name="plot")
 

@@ -10,6 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
+from neurotwin.commands.common import friendly, parse_sets
+
 __all__ = ["register"]
 
 
@@ -77,7 +79,6 @@ def _train(
     device: str | None,
     quiet: bool,
 ) -> None:
-    from neurotwin.cli import parse_sets
     from neurotwin.train import train
 
     train_overrides = parse_sets(train_sets, "--train-set")
@@ -159,8 +160,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train a twin on a dataset; the first budget reached (minutes, epochs, steps) stops it.
         With no budget given, 100 epochs."""
-        from neurotwin.cli import friendly  # at call time: cli.py imports this module
-
         friendly(_train)(
             data,
             model,
@@ -189,6 +188,4 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Score a trained twin (tutorial and Beniaguev protocols); write metrics.json and
         figures into RUN_DIR/evaluate/SPLIT."""
-        from neurotwin.cli import friendly
-
         friendly(_evaluate)(run_dir, split, checkpoint, figures, as_json, seed)

@@ -9,9 +9,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from neurotwin.sim.cells import CellConfig, from_dict
+from neurotwin.sim.cells import CellConfig, from_dict, preset
 from neurotwin.sim.cells.base import check_fields, coerce_floats, require
-from neurotwin.sim.inputs import InputGenerator, inputs_from_dict
+from neurotwin.sim.inputs import InputGenerator, inputs_from_dict, make_inputs
 
 SPLITS = ("train", "valid", "test")
 
@@ -108,6 +108,37 @@ class DatasetConfig:
         d.pop("counts")
         blob = json.dumps(d, sort_keys=True, default=_json_default).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def default_inputs(cell: CellConfig) -> str:
+    """The input generator a cell family gets when none is named."""
+    return "lif_poisson" if cell.family == "lif" else "tutorial"
+
+
+def build_dataset_config(
+    cell: str,
+    cell_sets: dict[str, Any],
+    inputs: str | None,
+    input_sets: dict[str, Any],
+    counts: dict[str, int],
+    duration_ms: int,
+    seed: int,
+    filter_sets: dict[str, Any],
+    sims_per_chunk: int = 16,
+) -> DatasetConfig:
+    """A :class:`DatasetConfig` from names and ``KEY=VALUE`` overrides (what the CLI takes)."""
+    cfg = preset(cell, **cell_sets)
+    check_fields(FilterConfig, filter_sets)
+    gen = make_inputs(inputs or default_inputs(cfg), **input_sets)
+    return DatasetConfig(
+        cell=cfg,
+        inputs=gen,
+        counts=counts,
+        duration_ms=duration_ms,
+        seed=seed,
+        sims_per_chunk=sims_per_chunk,
+        filter=FilterConfig(**filter_sets),
+    )
 
 
 def _json_default(o: Any) -> Any:

@@ -29,15 +29,11 @@ import numpy as np
 
 from neurotwin.data.config import SPLITS, DatasetConfig
 from neurotwin.data.store import DatasetStore, sample_checksum
-from neurotwin.interrupt import StopFlag
+from neurotwin.interrupt import Interrupted, StopFlag
 from neurotwin.sim.outputs import make_targets
 from neurotwin.sim.run import simulate
 
 log = logging.getLogger(__name__)
-
-
-class Interrupted(RuntimeError):
-    """Generation stopped on request (Ctrl-C); the store is consistent and resumable."""
 
 
 def default_workers() -> int:

@@ -147,7 +147,7 @@ def ensure_dataset(
     bar: BarFactory = no_bar,
 ) -> Path:
     """Make (or resume, or reuse) the dataset of ``spec`` at ``scale``; returns its path."""
-    from neurotwin.cli import build_dataset_config
+    from neurotwin.data.config import build_dataset_config
     from neurotwin.data.generate import make_dataset
 
     config = build_dataset_config(

@@ -29,7 +29,7 @@ def run_demo(
 ) -> Path:
     """Make (or resume) one dataset per preset under ``out/data``, figures under
     ``out/figures/<preset>``, and ``out/REPORT.md``. Returns the report path."""
-    from neurotwin.cli import build_dataset_config  # the CLI's option → config mapping
+    from neurotwin.data.config import build_dataset_config
 
     out = Path(out)
     rows = []

@@ -364,7 +364,13 @@ def make_inverse_dataset(
     counts = split_counts(n, split_fractions)
     fractions = tuple(float(f) for f in split_fractions)
     definition = _definition(
-        sim, stimulus, counts, seed, chunk, transform_spec(transform), fractions  # type: ignore[arg-type]
+        sim,
+        stimulus,
+        counts,
+        seed,
+        chunk,
+        transform_spec(transform),
+        fractions,  # type: ignore[arg-type]
     )
     path = Path(out)
     if path.exists():
@@ -379,9 +385,7 @@ def make_inverse_dataset(
     else:
         _create(path, definition)
         store = InverseStore.open(path, mode="r+")
-    tasks = [
-        (split, int(c)) for split in SPLITS for c in np.flatnonzero(~store.done_chunks(split))
-    ]
+    tasks = [(split, int(c)) for split in SPLITS for c in np.flatnonzero(~store.done_chunks(split))]
     total = sum(min(chunk, counts[s] - c * chunk) for s, c in tasks)
     workers = min(workers or default_workers(), max(len(tasks), 1))
     simulated = 0
@@ -416,9 +420,7 @@ def make_inverse_dataset(
     finally:
         if own_flag:
             flag.__exit__(None, None, None)
-    return InverseMakeReport(
-        path, simulated, counts, store.done_counts(), time.perf_counter() - t0
-    )
+    return InverseMakeReport(path, simulated, counts, store.done_counts(), time.perf_counter() - t0)
 
 
 __all__ = [

@@ -23,8 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from neurotwin.data.generate import Interrupted
-from neurotwin.interrupt import StopFlag
+from neurotwin.interrupt import Interrupted, StopFlag
 from neurotwin.inverse.regressor import InverseCNN, RegressorConfig, _coerce, _req
 from neurotwin.train.checkpoint import load_checkpoint, save_checkpoint
 from neurotwin.train.device import resolve_device

@@ -21,10 +21,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from neurotwin.data.generate import Interrupted
 from neurotwin.data.store import open_dataset
 from neurotwin.data.windows import FixedWindows, RandomWindows, available_targets
-from neurotwin.interrupt import StopFlag
+from neurotwin.interrupt import Interrupted, StopFlag
 from neurotwin.models.base import Twin
 from neurotwin.train.bias_init import head_bias_values, init_head_bias
 from neurotwin.train.checkpoint import (

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from neurotwin.sim.cells.base import CellConfig, require
+from neurotwin.sim.kinetics import CELSIUS
 
 SYNAPSES: dict[str, dict[str, float]] = {
     # spec §5.5: gmax in µS, gamma in /mV
@@ -272,6 +273,10 @@ class BallAndStickModel:
         cvode.cache_efficient(1)
         h.secondorder = 0
         h.dt = cell.dt_ms
+        # Temperature enters only through the Nernst eca (spec §5.7): NEURON's default 6.3 °C,
+        # set explicitly because other cells in the same process (the inverse simulators) set
+        # their own.
+        h.celsius = CELSIUS
         pc = h.ParallelContext()
         pc.set_maxstep(10)  # no NetCons between cells: any max step is fine
         h.finitialize(V_INIT_MV)
