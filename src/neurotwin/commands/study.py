@@ -53,8 +53,18 @@ def _command() -> str:
 
 
 def register(app: typer.Typer) -> None:
+    from neurotwin.commands import (
+        study_ablation,
+        study_lif,
+        study_report,
+        study_smallest,
+        study_sweep,
+    )
+
     app.add_typer(study_app, name="study")
     app.add_typer(plot_app, name="plot")
+    for module in (study_smallest, study_ablation, study_lif, study_sweep, study_report):
+        module.register(app, study_app)
 
     @study_app.command("complexity")
     @friendly
