@@ -8,7 +8,9 @@ printed is simulated milliseconds per wall-clock second, with ratios:
                   model, one core
   neuron-Np       the same split over N processes: the NEURON backend on all cores
   batched-bB      neurotwin.simulate(backend="batched") in batches of b simulations, all cores
-                  (numba threads)
+                  (numba threads over blocks of 16 cells in vector registers)
+  exact-b256      the batched backend with maths="exact" (the C library's exp/log, one cell at
+                  a time: bit for bit NEURON's arithmetic), batches of 256
   dataset-Nw      `dataset make` with N workers and the default backend (writes the store)
 The naive, neuron and batched outputs are checked to be identical. Also printed: the batched
 kernel's JIT warm-up (compiling into an empty cache, and loading from the cache) and its memory
@@ -35,6 +37,7 @@ import neurotwin
 from neurotwin.cells import preset
 from neurotwin.data.config import DatasetConfig, FilterConfig
 from neurotwin.data.generate import default_workers, draw_inputs, make_dataset
+from neurotwin.sim.batched import simulate_batched
 from neurotwin.sim.cells.ball_and_stick import BallAndStickModel
 from neurotwin.sim.inputs import make_inputs
 
@@ -81,11 +84,12 @@ def timed(fn, *args, **kwargs):
 
 def jit_warmup_s() -> tuple[float, float]:
     """Seconds for the first batched call in a fresh process: with an empty numba cache
-    (compilation) and with the cache filled (loading)."""
+    (compilation) and with the cache filled (loading). 17 cells: a block of 16 and one cell on
+    the one-lane kernel, so both default kernels are compiled."""
     code = (
         "import time, numpy as np, neurotwin; from neurotwin.cells import preset; "
         "t = time.perf_counter(); "
-        "neurotwin.simulate(preset('cable_nmda'), np.zeros((2, 8, 5)), backend='batched'); "
+        "neurotwin.simulate(preset('cable_nmda'), np.zeros((17, 2, 8, 5)), backend='batched'); "
         "print(time.perf_counter() - t)"
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -149,6 +153,9 @@ def main() -> None:
             for k in range(0, m, b):
                 res_batched += neurotwin.simulate(cell, x[k : k + b], backend="batched")
             rows.append((f"batched-b{b}", m, time.perf_counter() - start))
+        simulate_batched(cell, x[:1, ..., :10], maths="exact")  # compile or load it
+        res_exact, t = timed(simulate_batched, cell, x[: args.n], maths="exact")
+        rows.append(("exact-b256", args.n, t))
         with tempfile.TemporaryDirectory() as tmp:
             _, t = timed(make_dataset, config, f"{tmp}/ds", workers=w)
         rows.append((f"dataset-{w}w", args.n_neuron, t))
@@ -172,9 +179,13 @@ def main() -> None:
             np.array_equal(a.spikes, b.spikes)
             for a, b in zip(res_batched, res_neuron, strict=False)
         )
+        exact_equal = all(
+            np.array_equal(a.soma_v, b.soma_v) for a, b in zip(res_exact, res_neuron, strict=False)
+        )
         print(
             f"{name:11s} naive == neuron: {same_naive}; batched vs neuron: max |dV| "
-            f"{worst:.2g} mV, identical spike bins: {same_spikes}"
+            f"{worst:.2g} mV, identical spike bins: {same_spikes}; exact == neuron (float32): "
+            f"{exact_equal}"
         )
         tracemalloc.start()
         neurotwin.simulate(cell, x[:256], backend="batched")

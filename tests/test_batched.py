@@ -69,6 +69,34 @@ def test_negative_control_perturbed_density_fails(perturbation):
     assert dv > TOL_MV or not same_bins
 
 
+def test_exact_maths_is_neuron_bit_for_bit():
+    """maths="exact" (the C library's exp/log) repeats NEURON's arithmetic operation for
+    operation: every float32 sample is equal, not just within the tolerance."""
+    cell = preset("cable_nmda", ske2_factor=1.0)
+    x = _inputs(cell)[..., :500]
+    ours = simulate_batched(cell, x, maths="exact")
+    ref = neurotwin.simulate(cell, x, backend="neuron")
+    assert sum(r.spikes.sum() for r in ref) > 0
+    for a, b in zip(ours, ref, strict=True):
+        np.testing.assert_array_equal(a.soma_v, b.soma_v)
+        np.testing.assert_array_equal(a.dend_v, b.dend_v)
+
+
+def test_a_cell_does_not_depend_on_its_batch():
+    """Full vector blocks, the one-lane kernel (1-2 leftover cells) and a padded block do the
+    same arithmetic, so datasets are bit-identical whatever the batch size."""
+    cell = preset("cable_nmda")
+    x = _inputs(cell, n=19, seed=13)[..., :300]
+    whole = simulate_batched(cell, x, keep_hr=True)  # a block of 16 + 3 cells padded
+    assert sum(r.spikes.sum() for r in whole) > 0
+    for lo, hi in ((0, 1), (0, 2), (16, 19), (3, 19), (1, 18)):
+        part = simulate_batched(cell, x[lo:hi], keep_hr=True)
+        for k, res in enumerate(part):
+            np.testing.assert_array_equal(res.soma_v_hr, whole[lo + k].soma_v_hr)
+            np.testing.assert_array_equal(res.dend_v, whole[lo + k].dend_v)
+            np.testing.assert_array_equal(res.spike_times_ms, whole[lo + k].spike_times_ms)
+
+
 def test_per_cell_parameters_in_one_batch():
     cells = [
         preset("cable_nmda"),
@@ -94,10 +122,12 @@ def test_online_peaks_match_find_peaks_on_the_full_trace():
         assert np.array_equal(res.spikes, spikes)
 
 
-def test_batched_rejects_mixed_segment_counts():
+def test_batched_rejects_mixed_segment_counts_and_unknown_maths():
     cells = [preset("cable_nmda"), preset("cable_nmda", num_segments=4)]
     with pytest.raises(ValueError, match="num_segments"):
         simulate_batched(cells, np.zeros((2, 2, 8, 10)))
+    with pytest.raises(ValueError, match="maths"):
+        simulate_batched(cells[0], np.zeros((1, 2, 8, 10)), maths="float32")
 
 
 def test_lif_batched_backend_is_the_numpy_cell():
@@ -118,7 +148,7 @@ x = np.zeros((2, 2, 2, 40))
 x[:, 0, :, 1:4] = 6.0  # a strong burst: the first cell spikes
 x[1, 1, :, 2] = 6.0  # the second also gets inhibition
 gpu = simulate_batched(cell, x, keep_hr=True, device="cuda")
-cpu = simulate_batched(cell, x, keep_hr=True, device="cpu")
+cpu = simulate_batched(cell, x, keep_hr=True, device="cpu", maths="exact")
 print(max(float(np.abs(a.soma_v_hr - b.soma_v_hr).max()) for a, b in zip(gpu, cpu, strict=True)))
 print(sum(len(r.spike_times_ms) for r in cpu), all(
     np.array_equal(a.spike_times_ms, b.spike_times_ms) for a, b in zip(gpu, cpu, strict=True)))

@@ -1,30 +1,26 @@
 """The batched backend: many ball-and-stick cells integrated together by one compiled kernel.
 
-It implements exactly the scheme of the spec (§5.2, §5.7) that NEURON runs for this cell: the same
-spatial discretisation (the zero-area soma(1) node eliminated into r01), backward Euler with every
-mechanism's current linearised about V_n by NEURON's 0.001 mV finite difference (which includes
-the NMDA Mg-block slope), events applied at step 40k before the currents, then exponential-Euler
-(cnexp) updates of Ca, the gates at V_{n+1}, SK with the new Ca, and the synapses. The kinetics
-come from :mod:`neurotwin.sim.kinetics`, written once. Spikes are detected online on the 40 kHz
-soma trace with the rules of ``scipy.signal.find_peaks`` (strict rise, flat tops to their
-left-middle sample, no end samples, height >= threshold), so the 40 kHz trace is kept only on
-request.
+The kernel (:mod:`neurotwin.sim.lanes`) implements exactly the scheme of the spec (§5.2, §5.7)
+that NEURON runs for this cell, with the kinetics of :mod:`neurotwin.sim.kinetics` (written
+once). On the CPU it advances blocks of 16 cells in lockstep with vector instructions, the blocks
+spread over the cores (numba ``prange``); on a GPU one thread per cell. Every cell may carry its
+own parameters (one row of the parameter matrix per cell).
 
-Design: numba ``@njit(parallel=True)``; cells are independent, so ``prange`` spreads them over
-cores and each cell's state lives in a few small local arrays (cache-resident). Every cell may
-carry its own parameters (one row of the parameter matrix per cell).
+``math="fast"`` (default) uses the vectorisable ``exp``/``log`` of :mod:`neurotwin.sim.fastmath`
+(within 1-2 ulp of the C library's): traces agree with NEURON's to ~1e-9 mV and a cell's trace
+does not depend on the batch it ran in. ``math="exact"`` uses the C library, one cell at a time:
+the operation-for-operation twin of NEURON (every float32 sample equal), several times slower.
 """
 
 from __future__ import annotations
 
 import math
-import types
 from collections.abc import Sequence
 
-import numba
 import numpy as np
 
 from neurotwin.sim import kinetics as K
+from neurotwin.sim import lanes
 from neurotwin.sim.cells.ball_and_stick import (
     SOMA_DENSITIES_S_CM2,
     SOMA_DIAM_UM,
@@ -33,61 +29,34 @@ from neurotwin.sim.cells.ball_and_stick import (
     V_INIT_MV,
     BallAndStickConfig,
 )
-from neurotwin.sim.outputs import SimulationResult
-
-_jit = numba.njit(cache=True, inline="always")
-nat_rates = _jit(K.nat_rates)
-nap_rates = _jit(K.nap_rates)
-ktst_rates = _jit(K.ktst_rates)
-kpst_rates = _jit(K.kpst_rates)
-im_rates = _jit(K.im_rates)
-skv3_rates = _jit(K.skv3_rates)
-sk_zinf = _jit(K.sk_zinf)
-cahva_rates = _jit(K.cahva_rates)
-calva_rates = _jit(K.calva_rates)
-ih_rates = _jit(K.ih_rates)
-nernst_eca = _jit(K.nernst_eca)
-cnexp = _jit(K.cnexp)
-mg_block = _jit(K.mg_block)
-
-# -- the parameter row of one cell ------------------------------------------------------------
-CHANNELS = (
-    "NaTs2_t",
-    "NaTa_t",
-    "Nap_Et2",
-    "K_Tst",
-    "K_Pst",
-    "SKv3_1",
-    "SK_E2",
-    "Im",
-    "Ca_HVA",
-    "Ca_LVAst",
-    "Ih",
-)
-(
-    P_GPAS_SOMA,
-    P_GPAS_DEND,
-    P_EPAS,
+from neurotwin.sim.lanes import (
+    CHANNELS,
+    NUM_PARAMS,
+    P_AREA_DEND,
+    P_AREA_SOMA,
+    P_CADECAY,
+    P_CAGAMMA,
     P_CM,
     P_DT,
-    P_AREA_SOMA,
-    P_AREA_DEND,
+    P_EPAS,
+    P_F_AMPA,
+    P_F_GABA,
+    P_F_NMDA,
+    P_GAMMA_NMDA,
+    P_GMAX_AMPA,
+    P_GMAX_GABA,
+    P_GMAX_NMDA,
+    P_GPAS_DEND,
+    P_GPAS_SOMA,
     P_R01,
     P_RDD,
-    P_GMAX_AMPA,
-    P_GMAX_NMDA,
-    P_GAMMA_NMDA,
-    P_GMAX_GABA,
-    P_F_AMPA,
-    P_F_NMDA,
-    P_F_GABA,
-    P_CAGAMMA,
-    P_CADECAY,
-) = range(len(CHANNELS), len(CHANNELS) + 18)
-NUM_PARAMS = len(CHANNELS) + 18
-ENA, EK, EHCN, E_GABA, E_AMPA, E_NMDA, MG = 50.0, -85.0, -45.0, -85.0, 0.0, 0.0, 1.0
-CA_DEPTH, CA_MIN = 0.1, 1e-4
-TAU_AMPA, TAU_NMDA, TAU_GABA = (0.3, 3.0), (2.0, 70.0), (0.2, 8.0)
+    TAU_AMPA,
+    TAU_GABA,
+    TAU_NMDA,
+)
+from neurotwin.sim.outputs import SimulationResult
+
+MATHS = ("fast", "exact")
 
 
 def axial_MOhm(length_um: float, diam_um: float, ra: float) -> float:
@@ -125,344 +94,6 @@ def param_row(cell: BallAndStickConfig) -> np.ndarray:
     return p
 
 
-@numba.njit(cache=True, inline="always")
-def _syn_current(v, a_ampa, b_ampa, a_nmda, b_nmda, a_gaba, b_gaba, p):  # noqa: ANN001, ANN202
-    """Synaptic current (nA) at one dendritic node: AMPA + NMDA point process, GABA_A."""
-    g_ampa = p[P_GMAX_AMPA] * (b_ampa - a_ampa)
-    if p[P_GMAX_NMDA] != 0.0:
-        g_nmda = p[P_GMAX_NMDA] * (b_nmda - a_nmda) * mg_block(v, MG, p[P_GAMMA_NMDA])
-    else:  # AMPA-only cells: the NMDA term is exactly 0 (saves the Mg-block exponentials)
-        g_nmda = 0.0
-    exc = g_ampa * (v - E_AMPA) + g_nmda * (v - E_NMDA)
-    inh = p[P_GMAX_GABA] * (b_gaba - a_gaba) * (v - E_GABA)
-    return exc, inh
-
-
-@numba.njit(cache=True, inline="always")
-def _chan(gate, e, vs, vp):  # noqa: ANN001, ANN202
-    """One ohmic channel: (finite-difference slope, current) at vs, NEURON's way."""
-    i0 = gate * (vs - e)
-    return (gate * (vp - e) - i0) / 0.001, i0
-
-
-@numba.njit(cache=True)
-def _run_cell(
-    p, exc, inh, duration, spm, threshold, soma_out, dend_out, hr_out, keep_hr, peaks, work
-):  # noqa: ANN001, ANN202
-    """Integrate one cell for duration·spm steps; returns the number of spike peaks found.
-
-    ``work`` is scratch of shape (>= 12, >= S + 1): the caller allocates it, so the same source
-    runs as a CPU function and as a CUDA device function (with a thread-local array).
-    """
-    n = exc.shape[0]
-    nodes = n + 1
-    dt = p[P_DT]
-    v = work[0]
-    area = work[1]
-    c_up = work[2]  # c_up[i] couples node i to i-1, c_dn[i] node i to i+1 (mA/cm2 per mV)
-    c_dn = work[3]
-    a_ampa = work[4]  # synaptic states of dendritic node i + 1 at index i
-    b_ampa = work[5]
-    a_nmda = work[6]
-    b_nmda = work[7]
-    a_gaba = work[8]
-    b_gaba = work[9]
-    rhs = work[10]
-    d = work[11]
-    for i in range(nodes):
-        v[i] = V_INIT_MV
-        area[i] = p[P_AREA_DEND]
-        c_up[i] = 0.0
-        c_dn[i] = 0.0
-        a_ampa[i] = 0.0
-        b_ampa[i] = 0.0
-        a_nmda[i] = 0.0
-        b_nmda[i] = 0.0
-        a_gaba[i] = 0.0
-        b_gaba[i] = 0.0
-    area[0] = p[P_AREA_SOMA]
-    for i in range(1, nodes):
-        r = p[P_R01] if i == 1 else p[P_RDD]
-        c_up[i] = 1e2 / (r * area[i])
-        c_dn[i - 1] = 1e2 / (r * area[i - 1])
-    cfac = 0.001 / dt * p[P_CM]  # NEURON: (0.001/dt)·cm
-    # per-step decay of the synaptic states (cnexp: x + k·(−x))
-    k_ar = 1.0 - math.exp(dt * (-1.0 / TAU_AMPA[0]))
-    k_ad = 1.0 - math.exp(dt * (-1.0 / TAU_AMPA[1]))
-    k_nr = 1.0 - math.exp(dt * (-1.0 / TAU_NMDA[0]))
-    k_nd = 1.0 - math.exp(dt * (-1.0 / TAU_NMDA[1]))
-    k_gr = 1.0 - math.exp(dt * (-1.0 / TAU_GABA[0]))
-    k_gd = 1.0 - math.exp(dt * (-1.0 / TAU_GABA[1]))
-    # somatic gates at their steady state at V_INIT, Ca at the ion default
-    v0 = v[0]
-    cai = K.CAI0_MM
-    nts_m, _, nts_h, _ = nat_rates(v0, -32.0, -60.0)
-    nta_m, _, nta_h, _ = nat_rates(v0, -38.0, -66.0)
-    nap_m, _, nap_h, _ = nap_rates(v0)
-    kt_m, _, kt_h, _ = ktst_rates(v0)
-    kp_m, _, kp_h, _ = kpst_rates(v0)
-    im_m, _ = im_rates(v0)
-    sv_m, _ = skv3_rates(v0)
-    sk_z = sk_zinf(cai)
-    hva_m, _, hva_h, _ = cahva_rates(v0)
-    lva_m, _, lva_h, _ = calva_rates(v0)
-    ih_m, _ = ih_rates(v0)
-    ca_drive = 10000.0 * p[P_CAGAMMA] / (2.0 * K.FARADAY * CA_DEPTH)
-    decay = p[P_CADECAY]
-    k_ca = 1.0 - math.exp(dt * (-1.0 / decay))
-
-    steps = duration * spm
-    npk = 0
-    # online find_peaks state: a candidate starts at a strict rise, may extend over a flat top
-    prev = v[0]
-    cand = False
-    cand_left = 0
-    cand_val = 0.0
-    soma_out[0] = v[0]
-    for i in range(n):
-        dend_out[i, 0] = v[i + 1]
-    if keep_hr:
-        hr_out[0] = v[0]
-    for step in range(steps):
-        # 1. events of bin k land at step 40k
-        if step % spm == 0:
-            k = step // spm
-            for i in range(n):
-                w = exc[i, k]
-                if w > 0:
-                    inc = w * p[P_F_AMPA]
-                    a_ampa[i] += inc
-                    b_ampa[i] += inc
-                    inc = w * p[P_F_NMDA]
-                    a_nmda[i] += inc
-                    b_nmda[i] += inc
-                w = inh[i, k]
-                if w > 0:
-                    inc = w * p[P_F_GABA]
-                    a_gaba[i] += inc
-                    b_gaba[i] += inc
-        # 2.-3. currents at V_n and their finite-difference slopes, mechanism by mechanism
-        eca = nernst_eca(cai)
-        vs = v[0]
-        vp = vs + 0.001
-        g_sum = 0.0
-        i_sum = 0.0
-        gb = p[P_GPAS_SOMA]
-        i0 = gb * (vs - p[P_EPAS])
-        g_sum += (gb * (vp - p[P_EPAS]) - i0) / 0.001
-        i_sum += i0
-        # sodium, potassium, h: I = gbar·gates·(v − E)
-        g_fd, i0 = _chan(p[0] * nts_m * nts_m * nts_m * nts_h, ENA, vs, vp)
-        g_sum += g_fd
-        i_sum += i0
-        g_fd, i0 = _chan(p[1] * nta_m * nta_m * nta_m * nta_h, ENA, vs, vp)
-        g_sum += g_fd
-        i_sum += i0
-        g_fd, i0 = _chan(p[2] * nap_m * nap_m * nap_m * nap_h, ENA, vs, vp)
-        g_sum += g_fd
-        i_sum += i0
-        g_fd, i0 = _chan(p[3] * kt_m * kt_m * kt_m * kt_m * kt_h, EK, vs, vp)
-        g_sum += g_fd
-        i_sum += i0
-        g_fd, i0 = _chan(p[4] * kp_m * kp_m * kp_h, EK, vs, vp)
-        g_sum += g_fd
-        i_sum += i0
-        g_fd, i0 = _chan(p[5] * sv_m, EK, vs, vp)
-        g_sum += g_fd
-        i_sum += i0
-        g_fd, i0 = _chan(p[6] * sk_z, EK, vs, vp)
-        g_sum += g_fd
-        i_sum += i0
-        g_fd, i0 = _chan(p[7] * im_m, EK, vs, vp)
-        g_sum += g_fd
-        i_sum += i0
-        g_fd, i0 = _chan(p[10] * ih_m, EHCN, vs, vp)
-        g_sum += g_fd
-        i_sum += i0
-        g_hva = p[8] * hva_m * hva_m * hva_h
-        g_lva = p[9] * lva_m * lva_m * lva_h
-        i_hva = g_hva * (vs - eca)
-        i_lva = g_lva * (vs - eca)
-        g_sum += (g_hva * (vp - eca) - i_hva) / 0.001
-        g_sum += (g_lva * (vp - eca) - i_lva) / 0.001
-        i_sum += i_hva + i_lva
-        ica = i_hva + i_lva
-        rhs[0] = -i_sum
-        d[0] = cfac + g_sum
-        for i in range(n):
-            node = i + 1
-            vd = v[node]
-            gd = p[P_GPAS_DEND]
-            i0 = gd * (vd - p[P_EPAS])
-            g_node = (gd * (vd + 0.001 - p[P_EPAS]) - i0) / 0.001
-            i_node = i0
-            to_density = 1e2 / area[node]
-            e1, h1 = _syn_current(
-                vd + 0.001, a_ampa[i], b_ampa[i], a_nmda[i], b_nmda[i], a_gaba[i], b_gaba[i], p
-            )
-            e0, h0 = _syn_current(
-                vd, a_ampa[i], b_ampa[i], a_nmda[i], b_nmda[i], a_gaba[i], b_gaba[i], p
-            )
-            g_node += (e1 - e0) / 0.001 * to_density + (h1 - h0) / 0.001 * to_density
-            i_node += e0 * to_density + h0 * to_density
-            rhs[node] = -i_node
-            d[node] = cfac + g_node
-        # axial currents and couplings
-        for node in range(1, nodes):
-            dv = v[node - 1] - v[node]
-            rhs[node] += c_up[node] * dv
-            rhs[node - 1] -= c_dn[node - 1] * dv
-            d[node] += c_up[node]
-            d[node - 1] += c_dn[node - 1]
-        # 4. tridiagonal solve for dV (distal to soma, then back), V += dV
-        for node in range(nodes - 1, 0, -1):
-            f = c_dn[node - 1] / d[node]
-            d[node - 1] -= f * c_up[node]
-            rhs[node - 1] += f * rhs[node]
-        rhs[0] /= d[0]
-        for node in range(1, nodes):
-            rhs[node] = (rhs[node] + c_up[node] * rhs[node - 1]) / d[node]
-        for node in range(nodes):
-            v[node] += rhs[node]
-        # 5. states at V_{n+1}: Ca (with ica_n), gates, SK with the new Ca, synapses
-        vs = v[0]
-        c_inf = (-ca_drive * ica + CA_MIN / decay) * decay
-        cai = cai + k_ca * (c_inf - cai)
-        m_inf, m_tau, h_inf, h_tau = nat_rates(vs, -32.0, -60.0)
-        nts_m = cnexp(nts_m, m_inf, m_tau, dt)
-        nts_h = cnexp(nts_h, h_inf, h_tau, dt)
-        m_inf, m_tau, h_inf, h_tau = nat_rates(vs, -38.0, -66.0)
-        nta_m = cnexp(nta_m, m_inf, m_tau, dt)
-        nta_h = cnexp(nta_h, h_inf, h_tau, dt)
-        m_inf, m_tau, h_inf, h_tau = nap_rates(vs)
-        nap_m = cnexp(nap_m, m_inf, m_tau, dt)
-        nap_h = cnexp(nap_h, h_inf, h_tau, dt)
-        m_inf, m_tau, h_inf, h_tau = ktst_rates(vs)
-        kt_m = cnexp(kt_m, m_inf, m_tau, dt)
-        kt_h = cnexp(kt_h, h_inf, h_tau, dt)
-        m_inf, m_tau, h_inf, h_tau = kpst_rates(vs)
-        kp_m = cnexp(kp_m, m_inf, m_tau, dt)
-        kp_h = cnexp(kp_h, h_inf, h_tau, dt)
-        m_inf, m_tau = im_rates(vs)
-        im_m = cnexp(im_m, m_inf, m_tau, dt)
-        m_inf, m_tau = skv3_rates(vs)
-        sv_m = cnexp(sv_m, m_inf, m_tau, dt)
-        if p[6] != 0.0:  # SK_E2 off: z never reaches the voltage
-            sk_z = cnexp(sk_z, sk_zinf(cai), 1.0, dt)
-        m_inf, m_tau, h_inf, h_tau = cahva_rates(vs)
-        hva_m = cnexp(hva_m, m_inf, m_tau, dt)
-        hva_h = cnexp(hva_h, h_inf, h_tau, dt)
-        m_inf, m_tau, h_inf, h_tau = calva_rates(vs)
-        lva_m = cnexp(lva_m, m_inf, m_tau, dt)
-        lva_h = cnexp(lva_h, h_inf, h_tau, dt)
-        m_inf, m_tau = ih_rates(vs)
-        ih_m = cnexp(ih_m, m_inf, m_tau, dt)
-        for i in range(n):
-            a_ampa[i] += k_ar * (-a_ampa[i])
-            b_ampa[i] += k_ad * (-b_ampa[i])
-            a_nmda[i] += k_nr * (-a_nmda[i])
-            b_nmda[i] += k_nd * (-b_nmda[i])
-            a_gaba[i] += k_gr * (-a_gaba[i])
-            b_gaba[i] += k_gd * (-b_gaba[i])
-        # 6. record, and find peaks online on the 40 kHz soma trace
-        sample = step + 1
-        if sample % spm == 0 and sample // spm < duration:
-            t_ms = sample // spm
-            soma_out[t_ms] = vs
-            for i in range(n):
-                dend_out[i, t_ms] = v[i + 1]
-        if keep_hr:
-            hr_out[sample] = vs
-        if cand:
-            if vs < cand_val:
-                if cand_val >= threshold:
-                    if npk < peaks.shape[0]:  # the caller checks for overflow
-                        peaks[npk] = (cand_left + sample - 1) // 2
-                    npk += 1
-                cand = False
-            elif vs > cand_val:
-                cand_left = sample
-                cand_val = vs
-        elif vs > prev:
-            cand = True
-            cand_left = sample
-            cand_val = vs
-        prev = vs
-    return npk
-
-
-WORK_ROWS = 12
-
-
-@numba.njit(parallel=True, cache=True)
-def _run_batch(params, inputs, duration, spm, threshold, soma, dend, hr, keep_hr, peaks, npeaks):  # noqa: ANN001, ANN202
-    for b in numba.prange(params.shape[0]):
-        work = np.empty((WORK_ROWS, inputs.shape[2] + 1))
-        npeaks[b] = _run_cell(
-            params[b],
-            inputs[b, 0],
-            inputs[b, 1],
-            duration,
-            spm,
-            threshold,
-            soma[b],
-            dend[b],
-            hr[b] if keep_hr else hr[0],
-            keep_hr,
-            peaks[b],
-            work,
-        )
-
-
-# -- the same kernel on CUDA ------------------------------------------------------------------
-MAX_NODES_CUDA = 257  # thread-local scratch: up to 256 dendritic segments
-
-
-def _cuda_kernel_source(
-    params, inputs, duration, spm, threshold, soma, dend, hr, keep_hr, peaks, npeaks
-):  # noqa: ANN001, ANN202
-    """One GPU thread per cell; compiled by :func:`cuda_kernel` (the names ``cuda``,
-    ``float64`` and ``_run_cell`` resolve to the CUDA target there)."""
-    b = cuda.grid(1)  # noqa: F821
-    if b < params.shape[0]:
-        work = cuda.local.array((WORK_ROWS, MAX_NODES_CUDA), float64)  # noqa: F821
-        hr_b = hr[b] if keep_hr else hr[0]
-        npeaks[b] = _run_cell(
-            params[b],
-            inputs[b, 0],
-            inputs[b, 1],
-            duration,
-            spm,
-            threshold,
-            soma[b],
-            dend[b],
-            hr_b,
-            keep_hr,
-            peaks[b],
-            work,
-        )
-
-
-def cuda_kernel():  # noqa: ANN201
-    """Compile ``_run_cell`` as a CUDA device function (one thread per cell) from the same
-    Python source, with the kinetics compiled as device functions. Needs numba's CUDA target
-    (a GPU, or NUMBA_ENABLE_CUDASIM=1 for the simulator used by the tests)."""
-    from numba import cuda, float64
-
-    scope = dict(_run_cell.py_func.__globals__)
-    for fn in K.KINETICS:
-        scope[fn.__name__] = cuda.jit(device=True)(fn)
-    for helper in (_chan, _syn_current, _run_cell):
-        py = helper.py_func
-        scope[py.__name__] = cuda.jit(device=True)(
-            types.FunctionType(py.__code__, scope, py.__name__, py.__defaults__)
-        )
-    scope["cuda"] = cuda
-    scope["float64"] = float64
-    kernel = cuda.jit(types.FunctionType(_cuda_kernel_source.__code__, scope, "nt_kernel"))
-    return kernel
-
-
 def cuda_available() -> bool:
     try:
         from numba import cuda
@@ -479,7 +110,7 @@ def _launch_cuda(
 
     kernel = _CUDA_KERNEL.get("kernel")
     if kernel is None:
-        kernel = _CUDA_KERNEL["kernel"] = cuda_kernel()
+        kernel = _CUDA_KERNEL["kernel"] = lanes.cuda_kernel()
     dev = {
         k: cuda.to_device(a)
         for k, a in (
@@ -494,6 +125,7 @@ def _launch_cuda(
     blocks = (params.shape[0] + threads - 1) // threads
     kernel[blocks, threads](
         cuda.to_device(params),
+        cuda.to_device(lanes.initial_gates()),
         cuda.to_device(x),
         duration,
         spm,
@@ -518,17 +150,65 @@ def _launch_cuda(
 _CUDA_KERNEL: dict[str, object] = {}
 
 
+SCALAR_REST = 2
+"""A remainder of up to this many cells (after the full blocks) runs on the one-lane kernel; a
+larger one is padded to a full block, which costs less than 3 cells one lane at a time."""
+
+
+def _launch_cpu(
+    params, x, duration, spm, threshold, soma, dend, hr, keep_hr, peaks, npeaks, maths="fast"
+) -> None:  # noqa: ANN001
+    """Blocks of ``LANES`` cells with the vector kernel, the remainder with the one-lane twin
+    or padded (the same arithmetic either way: a cell's result never depends on its batch)."""
+    g0 = lanes.initial_gates()
+
+    def run(variant: str, b0: int, b1: int) -> None:
+        h = hr[b0:b1] if keep_hr else hr
+        lanes.compile_variant(variant)(
+            params[b0:b1], g0, x[b0:b1], duration, spm, threshold,
+            soma[b0:b1], dend[b0:b1], h, keep_hr, peaks[b0:b1], npeaks[b0:b1],
+        )  # fmt: skip
+
+    if maths == "exact":
+        run("exact", 0, params.shape[0])
+        return
+    width = lanes.VARIANTS["fast"][0]
+    batch = params.shape[0]
+    full = batch // width * width
+    if full:
+        run("fast", 0, full)
+    rest = batch - full
+    if 0 < rest <= SCALAR_REST:
+        run("fast1", full, batch)
+    elif rest:  # pad with copies of the last cell; only the real cells' outputs are kept
+        idx = np.minimum(np.arange(full, full + width), batch - 1)
+        out = [np.empty((width, *a.shape[1:]), a.dtype) for a in (soma, dend, peaks, npeaks)]
+        h = np.empty((width, hr.shape[1])) if keep_hr else hr
+        lanes.compile_variant("fast")(
+            params[idx], g0, x[idx], duration, spm, threshold, *out[:2], h, keep_hr, *out[2:]
+        )
+        for dst, src in zip((soma, dend, peaks, npeaks), out, strict=True):
+            dst[full:] = src[:rest]
+        if keep_hr:
+            hr[full:] = h[:rest]
+
+
 def simulate_batched(
     cells: BallAndStickConfig | Sequence[BallAndStickConfig],
     inputs: np.ndarray,
     keep_hr: bool = False,
     device: str = "auto",
+    maths: str = "fast",
 ) -> list[SimulationResult]:
     """Simulate a batch (B, 2, S, T) with one cell config or one per simulation (same S, dt
-    and output settings). ``device``: ``"cpu"`` (numba threads over cells), ``"cuda"`` (one GPU
-    thread per cell), or ``"auto"`` (CUDA when a GPU is present)."""
+    and output settings). ``device``: ``"cpu"`` (numba threads over blocks of cells), ``"cuda"``
+    (one GPU thread per cell), or ``"auto"`` (CUDA when a GPU is present). ``maths``
+    (CPU): ``"fast"`` (vectorised) or ``"exact"`` (the C library's functions, bit for bit
+    NEURON's arithmetic)."""
     if device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
+    if maths not in MATHS:
+        raise ValueError(f"maths must be one of {', '.join(MATHS)}, got {maths!r}")
     use_cuda = device == "cuda" or (device == "auto" and cuda_available())
     batch = inputs.shape[0]
     cell_list = [cells] * batch if isinstance(cells, BallAndStickConfig) else list(cells)
@@ -553,10 +233,13 @@ def simulate_batched(
     hr = np.empty((batch if keep_hr else 1, duration * spm + 1))
     peaks = np.empty((batch, duration + 1), dtype=np.int64)
     npeaks = np.empty(batch, dtype=np.int64)
-    if use_cuda and first.num_segments + 1 > MAX_NODES_CUDA:
-        raise ValueError(f"the CUDA kernel supports up to {MAX_NODES_CUDA - 1} segments")
-    run = _launch_cuda if use_cuda else _run_batch
-    run(params, x, duration, spm, first.spike_threshold_mV, soma, dend, hr, keep_hr, peaks, npeaks)
+    args = (params, x, duration, spm, first.spike_threshold_mV, soma, dend, hr, keep_hr)
+    if use_cuda:
+        if first.num_segments + 1 > lanes.MAX_NODES_CUDA:
+            raise ValueError(f"the CUDA kernel supports up to {lanes.MAX_NODES_CUDA - 1} segments")
+        _launch_cuda(*args, peaks, npeaks)
+    else:
+        _launch_cpu(*args, peaks, npeaks, maths=maths)
     if np.any(npeaks > peaks.shape[1]):
         raise RuntimeError(f"more than {peaks.shape[1]} spike peaks in one simulation")
     results = []
