@@ -200,5 +200,11 @@ def test_cli_simulate_writes_trace_and_plot(tmp_path):
     assert result.exit_code == 0, result.output
     assert np.load(npz)["v_mV"].shape == (4000,)
     assert png.read_bytes()[:4] == b"\x89PNG"
+    npy = tmp_path / "v.npy"  # the trace alone: what `inverse predict --trace` reads
+    result = RUNNER.invoke(app, [*args[:6], "--out", str(npy)])
+    assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(np.load(npy), np.load(npz)["v_mV"])
+    bad = RUNNER.invoke(app, [*args[:6], "--out", str(tmp_path / "v.txt")])
+    assert_one_line_error(bad, "--out must end in .npy")
     bad = RUNNER.invoke(app, ["inverse", "simulate", "--model", "izhikevich", "--param", "z=1"])
     assert_one_line_error(bad, "unknown izhikevich parameter")

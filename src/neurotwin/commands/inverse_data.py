@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from neurotwin.commands.common import friendly, parse_sets
+from neurotwin.commands.common import friendly, parse_sets, save_npz
 
 __all__ = ["register", "split_sets"]
 
@@ -96,15 +96,25 @@ def _simulate(
         f"V from {v.min():.1f} to {v.max():.1f} mV, {spikes} spikes (upward 0 mV crossings)"
     )
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(
-            out,
-            v_mV=v,
-            current_nA=stim.current_nA(),
-            theta=theta,
-            param_names=np.array(sim.param_names),
-            stimulus=np.array(json.dumps(stim.to_dict())),
-        )
+        if out.suffix == ".npy":  # the trace alone, as `inverse predict --trace` reads it
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_name(out.name + ".partial")
+            with open(tmp, "wb") as fh:
+                np.save(fh, v)
+            tmp.replace(out)
+        elif out.suffix == ".npz":
+            save_npz(
+                out,
+                {
+                    "v_mV": v,
+                    "current_nA": stim.current_nA(),
+                    "theta": theta,
+                    "param_names": np.array(sim.param_names),
+                    "stimulus": np.array(json.dumps(stim.to_dict())),
+                },
+            )
+        else:
+            raise ValueError(f"--out must end in .npy (the trace) or .npz (with θ), got {out}")
         typer.echo(f"wrote {out}")
     if plot is not None:
         import matplotlib
@@ -205,7 +215,7 @@ def register(inverse_app: typer.Typer) -> None:
             list[str] | None,
             typer.Option("--param", help="Parameter NAME=VALUE (others: typical values)."),
         ] = None,
-        out: Annotated[Path | None, typer.Option(help="Save the trace (.npz).")] = None,
+        out: Annotated[Path | None, typer.Option(help="Save the trace: .npy (V in mV) or .npz (with θ, current).")] = None,
         plot: Annotated[Path | None, typer.Option(help="Draw it (.png).")] = None,
     ) -> None:
         """Simulate one parameter set under a stimulus; print a summary, save or plot it."""
