@@ -215,7 +215,10 @@ def register(inverse_app: typer.Typer) -> None:
             list[str] | None,
             typer.Option("--param", help="Parameter NAME=VALUE (others: typical values)."),
         ] = None,
-        out: Annotated[Path | None, typer.Option(help="Save the trace: .npy (V in mV) or .npz (with θ, current).")] = None,
+        out: Annotated[
+            Path | None,
+            typer.Option(help="Save the trace: .npy (V in mV) or .npz (with θ, current)."),
+        ] = None,
         plot: Annotated[Path | None, typer.Option(help="Draw it (.png).")] = None,
     ) -> None:
         """Simulate one parameter set under a stimulus; print a summary, save or plot it."""
