@@ -55,6 +55,19 @@ def test_rerun_reuses_runs(smoke: dict[str, Path]) -> None:
     assert (run / "checkpoints" / "best.pt").stat().st_mtime_ns == before
 
 
+def test_rerun_with_other_settings_is_refused(smoke: dict[str, Path], tmp_path: Path) -> None:
+    """A finished run is reused only with the settings that made it (not silently stale)."""
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(
+        "complexity:\n  smoke:\n    data: {train: 8, valid: 2, test: 4, duration_ms: 1024}\n"
+        "    train: {steps: 5, batch_size: 4, window_ms: 512, val_every: 4, val_max_sims: 2}\n"
+        "    eval: {window_ms: 512, beniaguev_ignore_ms: 300}\n    configs: [A]\n"
+    )
+    roots = {k: v for k, v in smoke.items() if k != "report"}
+    with pytest.raises(ValueError, match="train.steps: 4 there, 5 now"):
+        run_complexity("smoke", config=cfg, workers=1, **roots)
+
+
 def test_plot_weights_command(smoke: dict[str, Path], tmp_path: Path) -> None:
     run = smoke["runs_root"] / "complexity" / "smoke" / "point_ampa" / "tcn_B"
     out = tmp_path / "w.png"

@@ -199,8 +199,10 @@ def train_and_evaluate(
 
     summary_path = run_dir / "summary.json"
     summary = _read_json(summary_path)
+    overrides = {**scale.train_overrides(run.key), **run.train_sets}
+    if summary is not None:
+        _check_same_run(run_dir, run, overrides)
     if summary is None or summary.get("stopped_by") == "interrupted":
-        overrides = {**scale.train_overrides(run.key), **run.train_sets}
         total = overrides.get("steps")
         with bar(f"train {run_dir.parent.name}/{run_dir.name}", total) as b:
             last = [0]
@@ -225,6 +227,28 @@ def train_and_evaluate(
         cfg = EvalConfig(**_tuples(scale.eval))
         metrics = evaluate(run_dir, split, config=cfg, figures=figures)
     return {"summary": summary, "metrics": metrics}
+
+
+def _check_same_run(run_dir: Path, run: RunSpec, overrides: dict[str, Any]) -> None:
+    """A finished run is reused only if it was made with the settings asked for now."""
+    from neurotwin.train import read_run_config
+
+    stored = read_run_config(run_dir)
+    differ = [
+        f"train.{k}: {stored['train'].get(k)!r} there, {v!r} now"
+        for k, v in overrides.items()
+        if _tuples({k: stored["train"].get(k)}) != _tuples({k: v})
+    ]
+    model = stored["model"]
+    if (model.get("name"), model.get("preset")) != (run.model, run.preset):
+        differ.append(f"model {model.get('name')}/{model.get('preset')} there")
+    if _tuples(dict(model.get("overrides") or {})) != _tuples(dict(run.overrides)):
+        differ.append(f"model overrides {model.get('overrides')} there, {run.overrides} now")
+    if differ:
+        raise ValueError(
+            f"{run_dir} holds a finished run made with other settings ({'; '.join(differ)}): "
+            "delete it or choose another --runs-root"
+        )
 
 
 def headline(result: dict[str, Any], protocol: str = "tutorial") -> dict[str, Any]:
