@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -15,6 +18,7 @@ from typer.testing import CliRunner
 from neurotwin.cli import app
 from neurotwin.experiments.common import load_scale
 from neurotwin.experiments.sweep import load_space, parse_space, requeue_stale, run_sweep
+from neurotwin.interrupt import Interrupted
 from neurotwin.plots.studies import pareto_front
 
 pytestmark = pytest.mark.slow
@@ -62,15 +66,15 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def _run(roots: dict[str, Path], trials: int | None, **kw) -> Path:
-    return run_sweep("tiny", roots["space"], trials, scale="smoke", config=roots["config"],
+def _run(roots: dict[str, Path], trials: int | None, name: str = "tiny", **kw) -> Path:
+    return run_sweep(name, roots["space"], trials, scale="smoke", config=roots["config"],
                      results_root=roots["results_root"], data_root=roots["data_root"],
                      runs_root=roots["runs_root"], workers=1, **kw)  # fmt: skip
 
 
-def _study(roots: dict[str, Path]) -> optuna.Study:
-    db = (roots["results_root"] / "sweeps" / "tiny" / "study.db").resolve()
-    return optuna.load_study(study_name="tiny", storage=f"sqlite:///{db}")
+def _study(roots: dict[str, Path], name: str = "tiny") -> optuna.Study:
+    db = (roots["results_root"] / "sweeps" / name / "study.db").resolve()
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{db}")
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -137,6 +141,37 @@ def test_resume_requeue_and_outputs(roots: dict[str, Path]) -> None:
     ])  # fmt: skip
     assert res.exit_code == 0, res.output
     assert res.output.strip() == f"report: {report}"
+
+
+def test_ctrl_c_requeues_and_resumes(roots: dict[str, Path]) -> None:
+    class Bar:
+        def __init__(self, desc: str) -> None:
+            self.desc = desc
+
+        def update(self, n: int = 1) -> None:
+            if self.desc.startswith("train") and n > 0:
+                raise KeyboardInterrupt  # like Ctrl-C after the first step
+
+    @contextlib.contextmanager
+    def ctrl_c(desc: str, _total: int | None) -> Iterator[Bar]:
+        yield Bar(desc)
+
+    with pytest.raises(Interrupted):
+        _run(roots, 1, name="ctrlc", bar=ctrl_c)
+    study = _study(roots, "ctrlc")
+    (failed,) = study.get_trials(states=(TrialState.FAIL,))
+    runs = roots["runs_root"] / "sweeps" / "ctrlc"
+    assert (runs / "trial_0" / "checkpoints" / "last.pt").is_file()
+    _run(roots, 1, name="ctrlc")
+    (done,) = _study(roots, "ctrlc").get_trials(states=(TrialState.COMPLETE,))
+    assert done.user_attrs["requeued_from"] == failed.number and done.params == failed.params
+    assert not (runs / "trial_0").exists()  # the repeat took the folder over and resumed it
+    assert (
+        json.loads((runs / f"trial_{done.number}" / "summary.json").read_text())[
+            "resumed_from_step"
+        ]
+        == 1
+    )
 
 
 def test_requeue_stale_only_old_heartbeats(tmp_path: Path) -> None:
