@@ -169,8 +169,8 @@ def test_cli_errors(tmp_path: Path) -> None:
     res = runner.invoke(app, ["study", "smallest", "--scale", "huge"])
     assert res.exit_code == 2 and "no scale 'huge'" in res.output
     assert len(res.output.strip().splitlines()) == 1
-    res = runner.invoke(app, ["study", "smallest", "--scale", "smoke", "--threads", "0"])
-    assert res.exit_code == 2 and "--threads must be >= 1" in res.output
+    res = runner.invoke(app, ["study", "smallest", "--scale", "smoke", "--cost-threads", "0"])
+    assert res.exit_code == 2 and "--cost-threads must be >= 1" in res.output
     bad = tmp_path / "bad.yaml"
     bad.write_text(TINY.replace("family: lstm", "family: lstmm"))
     res = runner.invoke(app, ["study", "smallest", "--scale", "smoke", "--config", str(bad)])

@@ -166,9 +166,9 @@ def child_main(argv: list[str]) -> None:
         _predict_all(model, x, batch, device)
         result["peak_mem_MiB"] = max(0, _maxrss_kib() - before_kib) / 1024
         result["memory_method"] = (
-            "peak RSS increase (peak reset by /proc/self/clear_refs)"
+            "peak RSS increase; peak reset by /proc/self/clear_refs"
             if reset
-            else "ru_maxrss increase (a lower bound)"
+            else "ru_maxrss increase, a lower bound"
         )
     times = []
     for _ in range(cfg.repeats):
