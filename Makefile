@@ -19,8 +19,10 @@ install: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# The main job at demo scale (~45 min on 2 cores): the complexity study, then the gathered report.
 demo: $(STAMP)
-	$(BIN)/neurotwin demo --out results/demo
+	$(BIN)/neurotwin study complexity --scale demo
+	$(BIN)/neurotwin report
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
