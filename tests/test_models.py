@@ -26,7 +26,7 @@ from neurotwin.models.transformer import sliding_window_attention, window_mask
 
 CASES = [(name, preset) for name in names() for preset in get(name).presets]
 CELL_8 = SimpleNamespace(input_shape=(2, 8), num_dend=8)  # the ball-and-stick layout
-TCN_SIZES = {
+TCN_SIZES = {  # the figures (norm="rms": one gain per channel and conv layer)
     "A": (17_612, 181),
     "B": (47_148, 181),
     "C": (189_644, 201),
@@ -161,9 +161,13 @@ def _check_overfits(model: models.Twin) -> None:
 @pytest.mark.parametrize("name", ["tcn", "resnet_tcn"])
 @pytest.mark.parametrize("preset", list(TCN_SIZES))
 def test_tcn_presets_exact(name: str, preset: str) -> None:
-    model = build(name, preset, **for_cell(CELL_8))
+    model = build(name, preset, norm="rms", **for_cell(CELL_8))
     assert (model.num_params, model.receptive_field_ms) == TCN_SIZES[preset]
     assert len(model.convs) == model.config.depth + 1
+    # the default BatchNorm adds a bias per channel and conv layer
+    default = build(name, preset, **for_cell(CELL_8))
+    c = default.config
+    assert default.num_params == TCN_SIZES[preset][0] + c.width * (c.depth + 1)
 
 
 def test_tcn_dilation_receptive_field() -> None:
@@ -248,7 +252,8 @@ def test_registry_table() -> None:
     assert {(r["name"], r["preset"]) for r in rows} == set(CASES)
     by_key = {(r["name"], r["preset"]): r for r in rows}
     for p, (n, rf) in TCN_SIZES.items():
-        assert by_key[("tcn", p)]["num_params"] == n
+        assert by_key[("tcn", p)]["num_params"] == build("tcn", p, **for_cell(CELL_8)).num_params
+        assert by_key[("tcn", p)]["num_params"] > n  # BatchNorm's biases on top of the issue's
         assert by_key[("tcn", p)]["receptive_field_ms"] == rf
     assert math.isinf(by_key[("gru", "small")]["receptive_field_ms"])
     assert sum(r["default"] for r in rows) == len(names())

@@ -79,7 +79,7 @@ def test_torchscript_export(name: str, preset: str, tmp_path) -> None:
     out = loaded(x)
     assert isinstance(out, tuple) and len(out) == len(export_heads(model))
     with torch.no_grad():
-        ref = model(x)
+        ref = model.eval()(x)  # the export is the eval-mode model (BatchNorm's running stats)
     for h, y in zip(export_heads(model), out, strict=True):
         torch.testing.assert_close(y, ref[h], atol=1e-4, rtol=0)
 
@@ -127,7 +127,7 @@ def test_cli_models_json() -> None:
     data = json.loads(res.stdout)
     rows = {(r["name"], r["preset"]): r for r in data["twins"]}
     assert set(rows) == set(CASES)
-    assert rows[("tcn", "C")]["num_params"] == 189_644
+    assert rows[("tcn", "C")]["num_params"] == 189_804  # 189,644 with norm="rms"
     assert rows[("tcn", "C")]["receptive_field_ms"] == 201
     assert rows[("lstm", "small")]["receptive_field_ms"] is None  # unbounded
 

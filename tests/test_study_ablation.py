@@ -66,7 +66,7 @@ def test_smoke_study_writes_table_figures_report(smoke: dict[str, Path]) -> None
     assert {r["config"] for r in rows} == {"A", "C"}
     shared = {r["variant"] for r in rows if r["run"] == "complexity"}
     assert shared == {"point_ampa", "cable_nmda"}
-    assert {r["params"] for r in rows if r["config"] == "A"} == {"17612"}
+    assert {r["params"] for r in rows if r["config"] == "A"} == {"17628"}
     for name in ("auc_vs_params.png", "rate_hist.png", "effects_2x2.png"):
         assert (out / name).stat().st_size > 5000
     firing = {r["variant"]: r for r in _csv(out / "firing.csv")}

@@ -40,7 +40,7 @@ def test_smoke_study_writes_table_figures_report(smoke: dict[str, Path]) -> None
     for col in ("neuron", "config", "params", "receptive_field_ms", "auc", "soma_ev", "train_min"):
         assert col in header
     params = {r.split(",")[1]: int(r.split(",")[header.index("params")]) for r in rows[1:6]}
-    assert params == {"A": 17612, "B": 47148, "C": 189644, "D": 922380, "E": 328460}
+    assert params == {"A": 17628, "B": 47196, "C": 189804, "D": 922892, "E": 328972}
     for name in ("auc_by_config.png", "weights_point_ampa_A.png", "weights_cable_nmda_B.png"):
         assert (out / name).stat().st_size > 5000
     text = smoke["report"].read_text()
