@@ -74,7 +74,7 @@ def test_table_plots_report(tiny: dict[str, Path]) -> None:
     rows = _rows(out / "table.csv")
     assert list(rows[0])[: len(COLUMNS)] == COLUMNS
     assert [r["name"] for r in rows] == ["tcn_D", "tcn_A", "gru_8", "lstm_8"]
-    assert rows[0]["beats_D"] == "reference" and int(rows[0]["params"]) == 922380
+    assert rows[0]["beats_D"] == "reference" and int(rows[0]["params"]) == 922892
     assert {r["beats_D"] for r in rows[1:]} <= {"yes", "no"}
     for r in rows:
         assert float(r["inference_s"]) > 0 and float(r["peak_mem_MiB"]) >= 0

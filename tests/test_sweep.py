@@ -90,8 +90,11 @@ def test_resume_requeue_and_outputs(roots: dict[str, Path]) -> None:
     assert (roots["data_root"] / "smoke" / "cable_nmda").is_dir()  # complexity's dataset
     assert (roots["runs_root"] / "sweeps" / "tiny" / "trial_1" / "summary.json").is_file()
     # a trial whose process died (old heartbeat) and one that is alive (fresh heartbeat)
+    # (each takes a finished trial's parameters, so its family and that family's fields agree)
+    study.enqueue_trial(done[0].params)
     dead = study.ask(dict(done[0].distributions))
     dead.set_user_attr("heartbeat", time.time() - 3600)
+    study.enqueue_trial(done[1].params)
     alive = study.ask(dict(done[1].distributions))
     alive.set_user_attr("heartbeat", time.time())
 
