@@ -4,9 +4,8 @@ the sentences of the report, and the command's errors."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import csv
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
