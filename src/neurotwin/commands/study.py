@@ -4,6 +4,7 @@ for, each one command that makes (or reuses) its data, trains, evaluates and rep
 from __future__ import annotations
 
 import contextlib
+import importlib
 import shlex
 import sys
 from collections.abc import Iterator
@@ -52,23 +53,32 @@ def _command() -> str:
     return "neurotwin " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
-def register(app: typer.Typer) -> None:
-    from neurotwin.commands import (
-        study_ablation,
-        study_lif,
-        study_report,
-        study_smallest,
-        study_sweep,
-    )
+STANDARD_STUDIES = {
+    "complexity": (
+        "neurotwin.experiments.complexity:run_complexity",
+        "TCN configs A–E on the point and the cable neuron: table, AUC bars, first-layer "
+        "filters, REPORT.md under results/complexity/<scale>.",
+    ),
+    "ablation": (
+        "neurotwin.experiments.ablation:run_ablation",
+        "SK_E2 off vs on, human vs rodent NMDA, and the morphology × synapse 2×2: firing "
+        "statistics and TCN AUC vs size per variant (the point_ampa and cable_nmda datasets are "
+        "the complexity study's); table, figures, REPORT.md under results/ablation/<scale>.",
+    ),
+    "lif": (
+        "neurotwin.experiments.lif:run_lif",
+        "Beniaguev et al. Fig. 1: the LIF cell, its linear-filter twin (AUC, soma EV, the "
+        "learned filter against the cell's exponential kernel) and a deep TCN; table, figures, "
+        "REPORT.md under results/lif/<scale>.",
+    ),
+}
+"""Studies whose command takes exactly the common options; ``module:function`` of each runner
+(called as ``run(scale, config=…, results_root=…, data_root=…, runs_root=…, workers=…,
+seed=…, bar=…, command=…)``) and the command's help."""
 
-    app.add_typer(study_app, name="study")
-    app.add_typer(plot_app, name="plot")
-    for module in (study_smallest, study_ablation, study_lif, study_sweep, study_report):
-        module.register(app, study_app)
 
-    @study_app.command("complexity")
-    @friendly
-    def complexity(
+def _standard_study(target: str, doc: str) -> Any:
+    def command(
         scale: ScaleOpt = "demo",
         config: ConfigOpt = None,
         results: ResultsOpt = Path("results"),
@@ -78,11 +88,9 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option(help="Dataset seed.")] = 0,
         quiet: QuietOpt = False,
     ) -> None:
-        """TCN configs A–E on the point and the cable neuron: table, AUC bars, first-layer
-        filters, REPORT.md under results/complexity/<scale>."""
-        from neurotwin.experiments.complexity import run_complexity
-
-        path = run_complexity(
+        module, func = target.split(":")
+        run = getattr(importlib.import_module(module), func)
+        path = run(
             scale,
             config=config,
             results_root=results,
@@ -94,6 +102,21 @@ def register(app: typer.Typer) -> None:
             command=_command(),
         )
         typer.echo(f"report: {path}")
+
+    command.__doc__ = doc
+    return command
+
+
+def register(app: typer.Typer) -> None:
+    from neurotwin.commands import study_report, study_smallest, study_sweep
+
+    app.add_typer(study_app, name="study")
+    app.add_typer(plot_app, name="plot")
+    for module in (study_smallest, study_sweep, study_report):
+        module.register(app, study_app)
+
+    for name, (target, doc) in STANDARD_STUDIES.items():
+        study_app.command(name)(friendly(_standard_study(target, doc)))
 
     @plot_app.command("weights")
     @friendly
