@@ -124,6 +124,26 @@ def test_findings_read_the_numbers() -> None:
     assert "The **point** needs the larger network" in "\n".join(findings(swapped))
 
 
+def test_findings_do_not_over_read_an_undertrained_hard_neuron() -> None:
+    # the demo-scale pattern: the point neuron gains up to E, the cable is stuck at every size
+    rows = [
+        _row("point", "A", 0.950, 17612, 181),
+        _row("point", "D", 0.970, 922380, 241),
+        _row("point", "E", 0.977, 328460, 81),
+        _row("cable", "A", 0.862, 17612, 181),
+        _row("cable", "C", 0.875, 189644, 201),
+        _row("cable", "D", 0.878, 922380, 241),
+        _row("cable", "E", 0.861, 328460, 81),
+    ]
+    text = "\n".join(findings(rows))
+    assert "By that criterion the **point** needs the larger network" in text
+    assert "this scale does not settle" in text and "gains only +0.0160" in text
+    assert "The **point** needs the larger network" not in text
+    # negative control: once the cable's best passes the point's smallest, the plain verdict
+    lifted = [{**r, "auc": r["auc"] + 0.09} if r["neuron"] == "cable" else r for r in rows]
+    assert "The **point** needs the larger network" in "\n".join(findings(lifted))
+
+
 def test_pareto_front() -> None:
     sizes = [10, 20, 30, 40, 15]
     aucs = [0.80, 0.90, 0.85, 0.95, 0.80]

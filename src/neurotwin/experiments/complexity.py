@@ -130,14 +130,32 @@ def findings(rows: list[dict[str, Any]]) -> list[str]:
         a1 = [by[(n1, c)]["auc"] for c in ("A",) if (n1, c) in by]
         a2 = [by[(n2, c)]["auc"] for c in ("A",) if (n2, c) in by]
         bigger = n1 if r1["params"] > r2["params"] else n2 if r2["params"] > r1["params"] else None
-        if bigger:
+        harder = easier = None
+        if a1 and a2:
+            harder, easier = (n1, n2) if a1[0] < a2[0] else (n2, n1)
+        best = {
+            n: max(r["auc"] for r in rows if r["neuron"] == n and r["auc"] is not None)
+            for n in smallest
+        }
+        floor = {n1: a1[0] if a1 else None, n2: a2[0] if a2 else None}
+        if bigger and harder and bigger != harder and best[harder] < floor[easier]:
+            # The size criterion points at the easier neuron only because the harder one is
+            # stuck at every size: that says the budget limits it, not which needs more size.
+            lines.append(
+                f"- By that criterion the **{bigger}** needs the larger network, but the "
+                f"{harder} is worse at every size: its best ({best[harder]:.4f}) stays below "
+                f"the {easier}'s smallest twin ({floor[easier]:.4f}) and gains only "
+                f"{best[harder] - floor[harder]:+.4f} from A to its best. Its twins are "
+                "limited by the training budget, not by their size, so this scale does not "
+                "settle which neuron needs the larger network."
+            )
+        elif bigger:
             lines.append(
                 f"- The **{bigger}** needs the larger network to come near its best score."
             )
         else:
             lines.append("- Both neurons come near their best score with the same config.")
-        if a1 and a2:
-            harder = n1 if a1[0] < a2[0] else n2
+        if harder:
             lines.append(
                 f"- With the smallest twin (A), AUC is {a1[0]:.4f} on {n1} and {a2[0]:.4f} on "
                 f"{n2}: the {harder} is the harder one to mimic with a small network."
