@@ -8,8 +8,8 @@ CLI are in tests/test_models_streaming.py.
 
 from __future__ import annotations
 
-import json
 import copy
+import json
 import math
 from types import SimpleNamespace
 
