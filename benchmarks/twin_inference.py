@@ -40,6 +40,7 @@ TWINS = [
     ("fcn", "small"),
     ("linear", "medium"),
     ("elm", "small"),
+    ("elm", "medium"),
     ("elm_branch", "small"),
     ("gru", "small"),
     ("lstm", "small"),
