@@ -145,6 +145,10 @@ def test_resume_requeue_and_outputs(roots: dict[str, Path]) -> None:
     assert res.exit_code == 0, res.output
     assert res.output.strip() == f"report: {report}"
 
+    # a second worker with its own --seed joins the study and shares its dataset
+    _run(roots, 4, seed=1)
+    assert len(_study(roots).get_trials(states=(TrialState.COMPLETE,))) == 4
+
 
 def test_ctrl_c_requeues_and_resumes(roots: dict[str, Path]) -> None:
     class Bar:

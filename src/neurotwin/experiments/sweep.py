@@ -327,6 +327,9 @@ def _safe_url(url: str) -> str:
     return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
 
 
+DATA_SEED = 0  # the studies' dataset seed (complexity's default)
+
+
 def run_sweep(
     name: str,
     space: str | Path | None = None,
@@ -382,7 +385,9 @@ def run_sweep(
         if sampler == "tpe"
         else optuna.samplers.RandomSampler(seed=seed + offset)
     )
-    data = ensure_dataset(spec, sc, Path(data_root), seed=seed, workers=workers, bar=bar)
+    # the dataset's seed is not the worker's: every worker (each with its own --seed) and the
+    # complexity study share one dataset
+    data = ensure_dataset(spec, sc, Path(data_root), seed=DATA_SEED, workers=workers, bar=bar)
     runs = Path(runs_root) / "sweeps" / name
     errors: list[str] = []
     objective = _objective(study, sp, sc, data, runs, heartbeat_s, errors, bar)
