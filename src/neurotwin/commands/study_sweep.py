@@ -54,7 +54,9 @@ def register(app: typer.Typer, study_app: typer.Typer) -> None:
             ),
         ] = None,
         sampler: Annotated[str, typer.Option(help="tpe | random.")] = "tpe",
-        seed: Annotated[int, typer.Option(help="Sampler seed (one per worker; the dataset is shared).")] = 0,
+        seed: Annotated[
+            int, typer.Option(help="Sampler seed, one per worker (they share the dataset).")
+        ] = 0,
         out: Annotated[
             Path | None, typer.Option(help="Output folder (default: RESULTS/sweeps/STUDY).")
         ] = None,
