@@ -19,7 +19,8 @@ install: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# The main job at demo scale (~30 min on 2 cores, install included): the complexity study, then the gathered report.
+# The main job at demo scale (~30 min on 2 cores, install included): the complexity study,
+# then the gathered report.
 demo: $(STAMP)
 	$(BIN)/neurotwin study complexity --scale demo
 	$(BIN)/neurotwin report
