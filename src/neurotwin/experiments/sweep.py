@@ -371,12 +371,12 @@ def run_sweep(
     sp = load_space(space)
     out = Path(out) if out is not None else Path(results_root) / "sweeps" / name
     out.mkdir(parents=True, exist_ok=True)
-    storage = storage or f"sqlite:///{(out / 'study.db').resolve()}"
+    url = storage or f"sqlite:///{(out / 'study.db').resolve()}"
     spec = _dataset(sc, config)
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
-        study_name=name, storage=storage, load_if_exists=True, direction="maximize"
+        study_name=name, storage=url, load_if_exists=True, direction="maximize"
     )
     _check_study(study, sc, sp, spec)
     offset = len(study.get_trials(deepcopy=False))  # a rerun draws new points, not the same
@@ -411,7 +411,8 @@ def run_sweep(
     info = {"trials": n_trials, "sampler": sampler, "seed": seed, "space": sp.to_dict()}
     sc = dataclasses.replace(sc, extra={**sc.extra, **info})
     command = command or f"neurotwin sweep --study {name} --scale {scale} --trials {n_trials}"
-    return _outputs(study, sp, sc, out, storage, command)
+    # the report names the default file as given (relative), not this machine's absolute path
+    return _outputs(study, sp, sc, out, storage or f"sqlite:///{out / 'study.db'}", command)
 
 
 def _check_study(study: Any, sc: Scale, sp: Space, spec: DataSpec) -> None:
