@@ -114,6 +114,11 @@ class Twin(nn.Module):
 
     config_class: ClassVar[type[TwinConfig]] = TwinConfig
     name: ClassVar[str] = ""  # the registry name (``neurotwin.models.build(name)``)
+    # Twins with a compiled CPU inference path set this and implement ``_forward_compiled``.
+    has_compiled: ClassVar[bool] = False
+    # "auto": the compiled path when it applies (CPU, float32, no gradient needed), else
+    # PyTorch; "torch" or "compiled" force one (tests and benchmarks compare them).
+    impl: str = "auto"
 
     def __init__(self, config: TwinConfig) -> None:
         super().__init__()
@@ -139,9 +144,26 @@ class Twin(nn.Module):
             raise ValueError(
                 f"expected inputs (B, {self.config.in_channels}, T), got {tuple(x.shape)}"
             )
+        if self._use_compiled(x):
+            return self._forward_compiled(x.float())
         return self._forward(x.float() * self.scaling.input_scale)
 
+    def _use_compiled(self, x: Tensor) -> bool:
+        if not self.has_compiled or self.impl == "torch" or torch.jit.is_tracing():
+            return False  # a trace (TorchScript, ONNX export) must record torch operations
+        if self.impl == "compiled":
+            return True
+        params = list(self.parameters())
+        needs_grad = torch.is_grad_enabled() and any(p.requires_grad for p in params)
+        on_cpu32 = all(p.device.type == "cpu" and p.dtype == torch.float32 for p in params)
+        return x.device.type == "cpu" and on_cpu32 and not needs_grad
+
     def _forward(self, x: Tensor) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def _forward_compiled(self, x: Tensor) -> dict[str, Tensor]:
+        """The same function as ``_forward`` on *raw* float32 CPU inputs (B, C_in, T), without
+        autograd (the input scaling is the kernel's to fold in)."""
         raise NotImplementedError
 
     # -- serialisation and streaming -------------------------------------------------------

@@ -20,11 +20,13 @@ Per millisecond t (Δt = 1 ms, κ = exp(-Δt/τ)):
   (2, S) ball-and-stick layout with ``num_branches = S`` a branch is one segment's excitatory
   and inhibitory synapse. This shrinks the MLP's input from C_in to num_branches·features.
 
-Fast path: the traces and then ``W_in·b_t + bias`` are linear in the input, so they are
-computed for all t at once (one scripted elementwise scan, one matmul); only the small
-recurrence of the memory (two (B, M)×(M, H)-sized matmuls per step) runs in a TorchScript loop.
-``scan_impl = "eager"`` runs the same loops in Python (for comparison; see
-benchmarks/twin_inference.py for the measured speed-up).
+Fast paths. With autograd (training): the traces and then ``W_in·b_t + bias`` are linear in
+the input, so they are computed for all t at once (one scripted elementwise scan, one matmul);
+only the small recurrence of the memory (two (B, M)×(M, H)-sized matmuls per step) runs in a
+TorchScript loop; ``scan_impl = "eager"`` runs the same loops in Python (for comparison).
+Inference on a CPU (no gradient needed): the whole step runs in one compiled numba loop with
+the batch in the vector lanes (``elm_kernel.py``). benchmarks/twin_inference.py measures all
+three.
 """
 
 from __future__ import annotations
@@ -219,6 +221,27 @@ class ELM(Twin):
         return kappa_s, kappa_m, gain, w[:, :n_in], w[:, n_in:] * kappa_m, self.mlp_in.bias
 
     # -- full sequence -------------------------------------------------------------------------
+    has_compiled = True
+
+    @torch.no_grad()
+    def _forward_compiled(self, x: Tensor) -> dict[str, Tensor]:
+        from neurotwin.models.elm_kernel import elm_scan
+
+        kappa_s, kappa_m, gain, w_s, w_m, b_in = self._constants()
+        # The features are linear in the traces (identity, or the branch mix) and the traces in
+        # the input, so the features and the input scaling fold into the MLP's input weights.
+        eye = torch.eye(self.config.in_channels, dtype=w_s.dtype, device=w_s.device)
+        features = self._features(eye * self.scaling.input_scale)  # (C_in, n_in)
+        proj = self.heads.proj
+        arrays = [kappa_s, kappa_m, gain, w_s @ features.t(), w_m, b_in]
+        arrays += [self.mlp_out.weight, self.mlp_out.bias, proj.weight[:, :, 0], proj.bias]
+        y = elm_scan(
+            x.detach().numpy(),
+            *(a.detach().cpu().numpy() for a in arrays),
+            threads=torch.get_num_threads(),
+        )
+        return self.heads.split(torch.from_numpy(y))  # (B, ΣC_k, T) → heads
+
     def _forward(self, x: Tensor) -> dict[str, Tensor]:
         b, _, t = x.shape
         kappa_s, kappa_m, gain, w_s, w_m, b_in = self._constants()

@@ -141,15 +141,15 @@ class Heads(nn.Module):
         self.sizes = [channels[n] for n in self.names]
         self.proj = nn.Conv1d(in_features, sum(self.sizes), 1)
 
-    def _split(self, y: Tensor) -> dict[str, Tensor]:
+    def split(self, y: Tensor) -> dict[str, Tensor]:
         return dict(zip(self.names, torch.split(y, self.sizes, dim=1), strict=True))
 
     def forward(self, h: Tensor) -> dict[str, Tensor]:
-        return self._split(self.proj(h))
+        return self.split(self.proj(h))
 
     def forward_last(self, h: Tensor) -> dict[str, Tensor]:
         y = F.linear(h, self.proj.weight[:, :, 0], self.proj.bias)  # (B, T, ΣC_k)
-        return self._split(y.transpose(1, 2))  # (B, ΣC_k, T)
+        return self.split(y.transpose(1, 2))  # (B, ΣC_k, T)
 
     def step(self, h: Tensor) -> dict[str, Tensor]:
-        return self._split(F.linear(h, self.proj.weight[:, :, 0], self.proj.bias))
+        return self.split(F.linear(h, self.proj.weight[:, :, 0], self.proj.bias))

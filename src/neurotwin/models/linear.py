@@ -74,6 +74,23 @@ class LinearTwin(Twin):
     def _forward(self, x: Tensor) -> dict[str, Tensor]:
         return self._readout(self.filter(x))  # filter: (B, 1, T)
 
+    has_compiled = True
+
+    @torch.no_grad()
+    def _forward_compiled(self, x: Tensor) -> dict[str, Tensor]:
+        """Event-driven filter (``linear_kernel.py``): the kernel added at each input event."""
+        from neurotwin.models.linear_kernel import filter_events
+
+        bias = self.filter.bias
+        lags = self.filter.weight[0].flip(-1) * self.scaling.input_scale  # (C_in, K), lag axis
+        z = filter_events(
+            x.detach().numpy(),
+            lags.detach().numpy(),
+            0.0 if bias is None else float(bias),
+            threads=torch.get_num_threads(),
+        )
+        return self._readout(torch.from_numpy(z)[:, None])  # (B, 1, T)
+
     @torch.no_grad()
     def init_head_bias(self, values: dict[str, Tensor]) -> None:
         """Start each head at ``values[head]`` (learning units, per channel): the filter's bias
