@@ -183,6 +183,43 @@ def test_hh_rest_spike_and_negative_control():
     assert sim.simulate(no_na, step)[0].max() < -30.0
 
 
+def test_free_parameters_fix_the_others_at_their_typical_values():
+    full = get_simulator("hh_ball2sticks")
+    assert [p.name for p in full.params] == list(full.free_names)
+    assert len(full.params) == 9 and full.fixed_values() == {"ena": 50.0, "ek": -77.0}
+    seven = get_simulator("hh_ball2sticks", free="ek, soma_gnabar,soma_gkbar,soma_gl,cm,el,ena")
+    assert seven.free_names == ("soma_gnabar", "soma_gkbar", "soma_gl", "cm", "el", "ena", "ek")
+    assert seven.fixed_values() == {
+        "dend_gnabar": 0.03,
+        "dend_gkbar": 0.02,
+        "dend_gl": 3e-4,
+        "Ra": 100.0,
+    }
+    every = get_simulator("hh_ball2sticks", free=[p.name for p in seven.all_params])
+    theta = sample_theta(seven.params, 3, np.random.default_rng(3))
+    stim = make_stimulus("step", amplitude_nA=0.4, duration_ms=60.0, delay_ms=10.0, stim_ms=40.0)
+    v7 = seven.simulate(theta, stim)
+    np.testing.assert_array_equal(v7, every.simulate(seven.full_theta(theta), stim))
+    # E_Na reaches the cell: a higher sodium reversal gives a higher spike peak (control: E_K
+    # does not move the peak as much)
+    base = seven.default_theta()[None]
+    high_na, low_k = base.copy(), base.copy()
+    high_na[0, 5] += 8.0
+    low_k[0, 6] -= 8.0
+    peak, peak_na, peak_k = (seven.simulate(t, stim)[0].max() for t in (base, high_na, low_k))
+    assert peak_na - peak > 3.0 and abs(peak_k - peak) < peak_na - peak
+    assert seven.simulate(low_k, stim)[0].min() < seven.simulate(base, stim)[0].min() - 2.0
+    with pytest.raises(ValueError, match="unknown hh_ball2sticks parameter"):
+        get_simulator("hh_ball2sticks", free="Ra,gnabar")
+    with pytest.raises(ValueError, match="named twice"):
+        get_simulator("izhikevich", free=["a", "a"])
+    izh = get_simulator("izhikevich", free=("c", "a"))
+    assert [p.name for p in izh.params] == ["a", "c"]
+    np.testing.assert_array_equal(
+        izh.full_theta(np.array([[0.05, -60.0]])), [[0.05, 0.2, -60.0, 8.0]]
+    )
+
+
 def test_hh_passive_input_resistance_matches_theory():
     from neurotwin.sim.cells import hh_ball2sticks as hh
 

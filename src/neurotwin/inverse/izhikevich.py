@@ -69,7 +69,7 @@ class Izhikevich(InverseSimulator):
     ``substeps`` (Euler steps per output sample)."""
 
     name: ClassVar[str] = "izhikevich"
-    params: ClassVar[tuple[ParamSpec, ...]] = (
+    all_params: ClassVar[tuple[ParamSpec, ...]] = (
         ParamSpec("a", "1/ms", 0.01, 0.12),
         ParamSpec("b", "1", 0.15, 0.30),
         ParamSpec("c", "mV", -70.0, -45.0),
@@ -77,9 +77,11 @@ class Izhikevich(InverseSimulator):
     )
     i_per_nA: float = 100.0
     substeps: int = 4
+    free: tuple[str, ...] = ()  # the inferred parameters (empty: all four)
 
     def __post_init__(self) -> None:
         coerce_floats(self)
+        self._check_free()
         require(
             math.isfinite(self.i_per_nA) and self.i_per_nA > 0,
             f"i_per_nA must be > 0, got {self.i_per_nA}",
@@ -94,7 +96,7 @@ class Izhikevich(InverseSimulator):
         0.1 ± 0.1 nA (I = 0–20)."""
         return make_stimulus(amplitude_nA=0.1, offset_nA=0.1, reset_nA=-0.05)
 
-    def default_theta(self) -> np.ndarray:
+    def typical_theta(self) -> np.ndarray:
         """Izhikevich's regular-spiking cell (a, b, c, d) = (0.02, 0.2, −65, 8)."""
         return np.array([0.02, 0.2, -65.0, 8.0])
 

@@ -37,16 +37,21 @@ def _check_positive(obj: object, *names: str) -> None:
 @dataclass(frozen=True)
 class HHBall2Sticks(InverseSimulator):
     """Hodgkin–Huxley ball and two sticks (see :mod:`neurotwin.sim.cells.hh_ball2sticks`):
-    9 parameters, settings ``dt_ms`` (integration step), ``celsius_degC``, ``v_init_mV``."""
+    11 parameters, of which ``free`` are inferred (default: the 9 conductances, cm, Ra and
+    E_L; E_Na and E_K stay at HH's values); settings ``dt_ms`` (integration step),
+    ``celsius_degC``, ``v_init_mV``."""
 
     name: ClassVar[str] = "hh_ball2sticks"
-    params: ClassVar[tuple[ParamSpec, ...]] = _specs(hh.PARAMS)
+    all_params: ClassVar[tuple[ParamSpec, ...]] = _specs(hh.PARAMS)
+    default_free: ClassVar[tuple[str, ...]] = hh.DEFAULT_FREE
     dt_ms: float = 0.025
     celsius_degC: float = 6.3
     v_init_mV: float = -65.0
+    free: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         coerce_floats(self)
+        self._check_free()
         _check_positive(self, "dt_ms")
         for name in ("celsius_degC", "v_init_mV"):
             value = getattr(self, name)
@@ -56,7 +61,7 @@ class HHBall2Sticks(InverseSimulator):
         """400 ms at 0.1 ms: −0.1 nA for 20 ms, then a 2→40 Hz chirp of 0.25 ± 0.25 nA."""
         return make_stimulus(amplitude_nA=0.25, offset_nA=0.25, reset_nA=-0.1)
 
-    def default_theta(self) -> np.ndarray:
+    def typical_theta(self) -> np.ndarray:
         return np.array([p[4] for p in hh.PARAMS])
 
     def _simulate(self, theta: np.ndarray, stimulus: Stimulus) -> np.ndarray:
@@ -78,14 +83,16 @@ class Mainen(InverseSimulator):
     ``kappa_MOhm`` (κ, soma–dendrite coupling resistance), ``dt_ms``, ``celsius_degC``."""
 
     name: ClassVar[str] = "mainen"
-    params: ClassVar[tuple[ParamSpec, ...]] = _specs(ms.PARAMS)
+    all_params: ClassVar[tuple[ParamSpec, ...]] = _specs(ms.PARAMS)
     dend_soma_ratio: float = 10.0
     kappa_MOhm: float = 10.0
     dt_ms: float = 0.025
     celsius_degC: float = 37.0
+    free: tuple[str, ...] = ()  # the inferred parameters (empty: all ten)
 
     def __post_init__(self) -> None:
         coerce_floats(self)
+        self._check_free()
         _check_positive(self, "dend_soma_ratio", "kappa_MOhm", "dt_ms")
         require(
             math.isfinite(self.celsius_degC),
@@ -96,7 +103,7 @@ class Mainen(InverseSimulator):
         """400 ms at 0.1 ms: −0.1 nA for 20 ms, then a 2→40 Hz chirp of 0.3 ± 0.3 nA."""
         return make_stimulus(amplitude_nA=0.3, offset_nA=0.3, reset_nA=-0.1)
 
-    def default_theta(self) -> np.ndarray:
+    def typical_theta(self) -> np.ndarray:
         """Mainen & Sejnowski's published densities."""
         return np.array([p[4] for p in ms.PARAMS])
 

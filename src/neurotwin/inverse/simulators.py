@@ -86,10 +86,66 @@ def sample_theta(
 
 class InverseSimulator(ABC):
     """Base of every simulator. Subclasses are frozen dataclasses whose fields are the settings
-    (validated in ``__post_init__``) and set ``name`` and ``params``."""
+    (validated in ``__post_init__``, which calls :meth:`_check_free`) and set ``name`` and
+    ``all_params``.
+
+    Which parameters are inferred is the setting ``free`` (names; empty: ``default_free``, or all
+    of them): the others stay at their typical values (:meth:`typical_theta`). ``params``,
+    ``simulate``'s θ and everything built on them (datasets, estimators) use the free ones."""
 
     name: ClassVar[str]
-    params: ClassVar[tuple[ParamSpec, ...]]
+    all_params: ClassVar[tuple[ParamSpec, ...]]
+    default_free: ClassVar[tuple[str, ...]] = ()  # () = every parameter
+
+    def _check_free(self) -> None:
+        """Validate the ``free`` setting (a dataclass field of every subclass): names as a tuple,
+        a list or one comma-separated string (``--set free=a,b``)."""
+        free = getattr(self, "free", ()) or ()
+        if isinstance(free, str):
+            free = [name.strip() for name in free.split(",") if name.strip()]
+        free = tuple(free)
+        object.__setattr__(self, "free", free)
+        names = [p.name for p in self.all_params]
+        unknown = [f for f in free if f not in names]
+        if unknown:
+            raise ValueError(
+                f"free: unknown {self.name} parameter(s) {', '.join(map(str, unknown))}; "
+                f"valid: {', '.join(names)}"
+            )
+        if len(set(free)) != len(free):
+            raise ValueError(f"free: a parameter is named twice in {list(free)}")
+
+    @property
+    def free_names(self) -> tuple[str, ...]:
+        """The inferred parameters' names, in the order of ``all_params``."""
+        chosen = set(getattr(self, "free", ()) or self.default_free)
+        return tuple(p.name for p in self.all_params if not chosen or p.name in chosen)
+
+    @property
+    def params(self) -> tuple[ParamSpec, ...]:
+        """The inferred parameters, in the order of ``all_params``."""
+        chosen = set(self.free_names)
+        return tuple(p for p in self.all_params if p.name in chosen)
+
+    def fixed_values(self) -> dict[str, float]:
+        """The parameters held at their typical values, by name."""
+        typical = self.typical_theta()
+        chosen = set(self.free_names)
+        return {
+            p.name: float(v)
+            for p, v in zip(self.all_params, typical, strict=True)
+            if p.name not in chosen
+        }
+
+    def full_theta(self, theta: np.ndarray) -> np.ndarray:
+        """θ of the free parameters (N, K) → every parameter (N, K_all), the fixed ones at
+        their typical values."""
+        arr = _check_theta(theta, self.params)
+        full = np.tile(self.typical_theta().astype(np.float64), (arr.shape[0], 1))
+        chosen = set(self.free_names)
+        columns = [k for k, p in enumerate(self.all_params) if p.name in chosen]
+        full[:, columns] = arr
+        return full
 
     @abstractmethod
     def default_stimulus(self) -> Stimulus:
@@ -97,7 +153,7 @@ class InverseSimulator(ABC):
 
     @abstractmethod
     def _simulate(self, theta: np.ndarray, stimulus: Stimulus) -> np.ndarray:
-        """θ (N, K) float64, validated → (N, T) mV."""
+        """θ of every parameter (N, K_all) float64, validated → (N, T) mV."""
 
     def simulate(self, theta: np.ndarray, stimulus: Stimulus | None = None) -> np.ndarray:
         """Somatic voltage (N, T) float32 in mV, sampled every ``stimulus.dt_ms`` (sample k at
@@ -108,28 +164,41 @@ class InverseSimulator(ABC):
         arr = _check_theta(theta, self.params)
         if arr.shape[0] == 0:
             return np.zeros((0, stimulus.num_samples), dtype=np.float32)
-        out = np.asarray(self._simulate(arr, stimulus), dtype=np.float32)
+        out = np.asarray(self._simulate(self.full_theta(arr), stimulus), dtype=np.float32)
         assert out.shape == (arr.shape[0], stimulus.num_samples), out.shape
         return out
 
     def settings(self) -> dict[str, Any]:
-        """The settings (not inferred) that define this simulator, JSON-serialisable."""
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
+        """The settings (not inferred) that define this simulator, JSON-serialisable; ``free``
+        only when it is set (so stores and estimators made before it existed still match)."""
+        out = dataclasses.asdict(self)  # type: ignore[call-overload]
+        if not out.get("free"):
+            out.pop("free", None)
+        else:
+            out["free"] = list(out["free"])
+        return out
 
     @property
     def param_names(self) -> list[str]:
         return [p.name for p in self.params]
 
+    def typical_theta(self) -> np.ndarray:
+        """Typical values of every parameter (K_all,): the model's published values where in
+        range, else the middle of each range."""
+        return np.array([(p.low + p.high) / 2 for p in self.all_params])
+
     def default_theta(self) -> np.ndarray:
-        """A typical parameter set (K,): the model's published values where in range, else the
-        middle of each range."""
-        return np.array([(p.low + p.high) / 2 for p in self.params])
+        """The typical values of the free parameters (K,)."""
+        chosen = set(self.free_names)
+        pairs = zip(self.all_params, self.typical_theta(), strict=True)
+        return np.array([v for p, v in pairs if p.name in chosen])
 
     def describe(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "settings": self.settings(),
             "params": [p.to_list() for p in self.params],
+            "fixed": self.fixed_values(),
         }
 
 

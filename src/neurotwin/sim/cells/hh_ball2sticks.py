@@ -3,9 +3,9 @@
 Geometry (µm): soma radius 10.5 (a cylinder L = diam = 21, the area of a 10.5 µm sphere,
 1385.4 µm²); apical dendrite L = 10 × 10.5 = 105, radius 1.05 (diam 2.1); two basal dendrites
 L = 105 / 4 = 26.25, diam 2.1. All three dendrites attach to the soma's middle. NEURON's built-in
-``hh`` (Hodgkin & Huxley 1952: gnabar, gkbar, gl in S/cm², el in mV, ena = 50 mV, ek = −77 mV)
-is inserted in every section; the free parameters are below (:data:`PARAMS`). The default
-temperature is HH's 6.3 °C.
+``hh`` (Hodgkin & Huxley 1952: gnabar, gkbar, gl in S/cm², el in mV; ena = 50 mV, ek = −77 mV
+by default) is inserted in every section; its parameters are below (:data:`PARAMS`, with the
+reversal potentials ``ena``, ``ek`` of every section). The default temperature is HH's 6.3 °C.
 """
 
 from __future__ import annotations
@@ -35,8 +35,12 @@ PARAMS: tuple[tuple[str, str, float, float, float], ...] = (
     ("cm", "uF/cm2", 0.5, 2.0, 1.0),
     ("Ra", "ohm*cm", 50.0, 300.0, 100.0),
     ("el", "mV", -70.0, -50.0, -54.3),
+    ("ena", "mV", 40.0, 60.0, 50.0),
+    ("ek", "mV", -90.0, -70.0, -77.0),
 )
 PARAM_NAMES = tuple(p[0] for p in PARAMS)
+# inferred unless told otherwise (the inverse simulator's ``free``): all but the reversals
+DEFAULT_FREE = PARAM_NAMES[:9]
 
 
 def area_um2() -> dict[str, float]:
@@ -79,6 +83,7 @@ class HHBall2SticksModel:
                     seg.hh.gkbar = p[f"{part}_gkbar"]
                     seg.hh.gl = p[f"{part}_gl"]
                     seg.hh.el = p["el"]
+                sec.ena, sec.ek = p["ena"], p["ek"]
             self.cells.append({"soma": soma, "apical": apical, "basal": basal})
 
     def sites(self) -> list[Any]:
@@ -94,7 +99,7 @@ def simulate_hh_ball2sticks(
     celsius_degC: float = 6.3,
     v_init_mV: float = -65.0,
 ) -> np.ndarray:
-    """Soma voltage (N, T) float32 mV of the cells ``theta`` (N, 9) under ``current_nA`` (T,)."""
+    """Soma voltage (N, T) float32 mV of the cells ``theta`` (N, 11) under ``current_nA`` (T,)."""
     from neurotwin.sim.current_clamp import run_current_clamp
     from neurotwin.sim.run import _NEURON_LOCK
 
