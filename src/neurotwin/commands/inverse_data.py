@@ -67,6 +67,8 @@ def _models(as_json: bool) -> None:
         typer.echo(f"{row['name']} ({settings})")
         for name, unit, low, high in row["params"]:
             typer.echo(f"    {name:12s} {low:>10g} … {high:<10g} {unit}")
+        for name, value in row["fixed"].items():
+            typer.echo(f"    {name:12s} fixed at {value:g} (name it in --set free=... to infer it)")
 
 
 def _simulate(
