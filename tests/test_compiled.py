@@ -92,6 +92,20 @@ def test_perturbed_weight_breaks_the_tolerance() -> None:
     assert worst > 10 * ATOL
 
 
+def test_impl_is_checked_and_numba_threads_restored() -> None:
+    model = build("elm", "small")
+    x = events(4, 30)
+    model.impl = "numba"
+    with pytest.raises(ValueError, match="impl must be one of auto, torch, compiled"):
+        model(x)
+    model.impl = "compiled"
+    before = numba.get_num_threads()
+    with torch.no_grad():
+        torch.set_num_threads(1)  # the kernel follows torch's thread count…
+        model(x)
+    assert numba.get_num_threads() == before  # …and leaves numba's setting as it was
+
+
 def test_auto_uses_the_loop_only_without_gradients() -> None:
     model = build("elm", "small")
     x = events(2, 20).float()

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from neurotwin.models.streaming import Streamer
 
 HEADS: tuple[str, ...] = ("spike", "soma", "near_spike", "inst_rate", "dend")
+IMPLS: tuple[str, ...] = ("auto", "torch", "compiled")  # Twin.impl: which forward path runs
 
 
 def require(ok: bool, field_name: str, value: Any, rule: str) -> None:
@@ -149,9 +150,13 @@ class Twin(nn.Module):
         return self._forward(x.float() * self.scaling.input_scale)
 
     def _use_compiled(self, x: Tensor) -> bool:
+        if self.impl not in IMPLS:
+            raise ValueError(f"impl must be one of {', '.join(IMPLS)}, got {self.impl!r}")
         if not self.has_compiled or self.impl == "torch" or torch.jit.is_tracing():
             return False  # a trace (TorchScript, ONNX export) must record torch operations
         if self.impl == "compiled":
+            if x.device.type != "cpu":
+                raise ValueError(f"impl='compiled' runs on the CPU; the inputs are on {x.device}")
             return True
         params = list(self.parameters())
         needs_grad = torch.is_grad_enabled() and any(p.requires_grad for p in params)

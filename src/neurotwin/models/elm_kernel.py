@@ -25,10 +25,13 @@ CPU when no gradient is needed.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numba
 import numpy as np
 
-__all__ = ["LANES", "elm_scan", "tanh32"]
+__all__ = ["LANES", "elm_scan", "numba_threads", "tanh32"]
 
 LANES = 32  # sequences per block: 4 AVX2 vectors of float32 per state row
 _CHUNK = 64  # time steps whose inputs and outputs are staged in a block-local buffer
@@ -176,6 +179,19 @@ def _scan_blocks(
                         out[b0 + lane, o, t0 + k] = row[k * lanes + lane]
 
 
+@contextmanager
+def numba_threads(threads: int | None) -> Iterator[None]:
+    """Run numba's parallel loops on at most ``threads`` cores (None: numba's setting), and
+    put the previous setting back afterwards (the batched simulator shares it)."""
+    previous = numba.get_num_threads()
+    if threads is not None:
+        numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
 def elm_scan(
     x: np.ndarray,
     kappa_s: np.ndarray,
@@ -198,7 +214,6 @@ def elm_scan(
     x = np.ascontiguousarray(x, dtype=np.float32)
     out = np.empty((x.shape[0], arrays[8].shape[0], x.shape[2]), np.float32)
     lanes = min(LANES, max(1, x.shape[0]))
-    if threads is not None:
-        numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
-    _scan_blocks(x, *arrays, out, lanes)
+    with numba_threads(threads):
+        _scan_blocks(x, *arrays, out, lanes)
     return out

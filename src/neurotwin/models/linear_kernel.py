@@ -14,6 +14,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from neurotwin.models.elm_kernel import numba_threads
+
 __all__ = ["filter_events"]
 
 
@@ -46,7 +48,6 @@ def filter_events(
     x = np.ascontiguousarray(x, dtype=np.float32)
     kernel = np.ascontiguousarray(kernel, dtype=np.float32)
     z = np.empty((x.shape[0], x.shape[2] + kernel.shape[1]), np.float32)
-    if threads is not None:
-        numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
-    _filter_blocks(x, kernel, np.float32(bias), z)
+    with numba_threads(threads):
+        _filter_blocks(x, kernel, np.float32(bias), z)
     return z[:, : x.shape[2]]
