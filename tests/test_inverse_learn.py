@@ -19,7 +19,9 @@ from neurotwin.inverse.evaluate import (
     calibration_curve,
     coverage,
     r2_per_param,
+    residual_correlation,
     sample_coverage,
+    traded_pairs,
 )
 from neurotwin.inverse.fit import FitConfig, FitInterrupted, fit_regressor, predict_array
 from neurotwin.inverse.ood import perturb_traces
@@ -155,6 +157,25 @@ def test_coverage_on_hand_made_cases() -> None:
     nominal, observed = sample_coverage(rng.normal(size=(500, 2)), samples)
     np.testing.assert_allclose(observed, nominal, atol=0.04)
     np.testing.assert_allclose(r2_per_param(zt, zt), [1.0, 1.0])
+
+
+def test_traded_pairs_name_the_parameters_the_trace_cannot_separate() -> None:
+    """An estimator that recovers a·b but splits it wrongly: the residuals of a and b
+    anticorrelate, c's are independent of both."""
+    rng = np.random.default_rng(0)
+    z = rng.uniform(-1, 1, size=(5000, 3))
+    shift = rng.normal(scale=0.3, size=5000)  # the unresolved direction along the product
+    pred = z + np.stack([shift, -shift, rng.normal(scale=0.3, size=5000)], axis=1)
+    corr = residual_correlation(z, pred)
+    pairs = traded_pairs(corr, ["a", "b", "c"])
+    assert [p[:2] for p in pairs] == [("a", "b")]
+    assert pairs[0][2] == pytest.approx(-1.0, abs=1e-9)
+    assert traded_pairs(corr, ["a", "b", "c"], threshold=1.01) == []  # threshold respected
+    # negative control: independent errors trade nothing
+    independent = z + rng.normal(scale=0.3, size=z.shape)
+    assert traded_pairs(residual_correlation(z, independent), ["a", "b", "c"]) == []
+    with pytest.raises(ValueError, match=r"\(2, 2\) correlation matrix"):
+        traded_pairs(corr, ["a", "b"])
 
 
 # -- the ensemble, its calibration and the OOD flag ------------------------------------------

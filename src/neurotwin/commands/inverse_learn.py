@@ -72,6 +72,9 @@ def _print_metrics(m: dict[str, Any]) -> None:
         typer.echo(
             f"out-of-range flag on in-distribution traces: {100 * m['ood_false_alarm']:.1f}%"
         )
+    if m.get("traded_pairs"):
+        pairs = ", ".join(f"{a} ~ {b} {r:+.2f}" for a, b, r in m["traded_pairs"])
+        typer.echo(f"parameters that trade off (residual correlation |r| >= 0.3): {pairs}")
 
 
 def train(

@@ -104,3 +104,22 @@ def residual_correlation(z_true: np.ndarray, z_pred: np.ndarray) -> np.ndarray:
         return np.full((res.shape[1], res.shape[1]), math.nan)
     c = np.corrcoef(res, rowvar=False)
     return np.atleast_2d(c)
+
+
+def traded_pairs(
+    corr: np.ndarray, names: list[str], threshold: float = 0.3
+) -> list[tuple[str, str, float]]:
+    """Parameter pairs whose residuals correlate with ``|r| >= threshold``, strongest first:
+    the pairs the trace cannot tell apart well (a negative r: one is overestimated when the
+    other is underestimated, as when the trace fixes their product or sum)."""
+    corr = np.asarray(corr, dtype=float)
+    k = len(names)
+    if corr.shape != (k, k):
+        raise ValueError(f"expected a ({k}, {k}) correlation matrix, got {corr.shape}")
+    pairs = [
+        (names[i], names[j], float(corr[i, j]))
+        for i in range(k)
+        for j in range(i + 1, k)
+        if math.isfinite(corr[i, j]) and abs(corr[i, j]) >= threshold
+    ]
+    return sorted(pairs, key=lambda p: -abs(p[2]))

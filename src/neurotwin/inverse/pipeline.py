@@ -27,6 +27,7 @@ from neurotwin.inverse.evaluate import (
     calibration_curve,
     regression_summary,
     residual_correlation,
+    traded_pairs,
     uncertainty_summary,
 )
 from neurotwin.inverse.fit import FitConfig
@@ -150,8 +151,10 @@ def evaluate_predictions(
             "observed": observed.tolist(),
             "observed_uncalibrated": observed_raw.tolist(),
         },  # fmt: skip
-        "residual_correlation": residual_correlation(z_true, pred.mean).tolist(),
     }
+    corr = residual_correlation(z_true, pred.mean)
+    out["residual_correlation"] = corr.tolist()
+    out["traded_pairs"] = [list(p) for p in traded_pairs(corr, names)]
     if pred.flag is not None:
         out["ood_false_alarm"] = float(pred.flag.mean())
     return out

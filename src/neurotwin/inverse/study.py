@@ -199,7 +199,9 @@ def render_report(results: dict[str, Any]) -> str:
     lines += ["", "R² per parameter:", ""]
     for name, e in results["simulators"].items():
         r2 = ", ".join(f"{k} {v:.3f}" for k, v in e["metrics"]["r2"].items())
-        lines.append(f"- **{name}**: {r2}")
+        pairs = e["metrics"].get("traded_pairs", [])
+        traded = ", ".join(f"{a} ~ {b} {r:+.2f}" for a, b, r in pairs)
+        lines.append(f"- **{name}**: {r2}" + (f"; trading off: {traded}" if traded else ""))
     lines += ["", "## Out-of-range flag (fraction of traces flagged)", ""]
     sources = sorted({s for e in results["simulators"].values() for s in e["ood"]},
                      key=lambda s: (not s.startswith("in-"), s.startswith("cross"), s))  # fmt: skip
