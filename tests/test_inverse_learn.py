@@ -160,11 +160,11 @@ def test_coverage_on_hand_made_cases() -> None:
 
 
 def test_traded_pairs_name_the_parameters_the_trace_cannot_separate() -> None:
-    """An estimator that recovers a·b but splits it wrongly: the residuals of a and b
-    anticorrelate, c's are independent of both."""
+    """An estimator that recovers a + b but splits it wrongly (as when a trace fixes only a
+    product, in log units): the residuals of a and b anticorrelate, c's are independent."""
     rng = np.random.default_rng(0)
     z = rng.uniform(-1, 1, size=(5000, 3))
-    shift = rng.normal(scale=0.3, size=5000)  # the unresolved direction along the product
+    shift = rng.normal(scale=0.3, size=5000)  # the unresolved direction, a − b
     pred = z + np.stack([shift, -shift, rng.normal(scale=0.3, size=5000)], axis=1)
     corr = residual_correlation(z, pred)
     pairs = traded_pairs(corr, ["a", "b", "c"])
