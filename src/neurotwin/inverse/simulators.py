@@ -115,36 +115,32 @@ class InverseSimulator(ABC):
         if len(set(free)) != len(free):
             raise ValueError(f"free: a parameter is named twice in {list(free)}")
 
+    def _free_mask(self) -> list[bool]:
+        """For each of ``all_params``: is it inferred?"""
+        chosen = set(getattr(self, "free", ()) or self.default_free)
+        return [not chosen or p.name in chosen for p in self.all_params]
+
     @property
     def free_names(self) -> tuple[str, ...]:
         """The inferred parameters' names, in the order of ``all_params``."""
-        chosen = set(getattr(self, "free", ()) or self.default_free)
-        return tuple(p.name for p in self.all_params if not chosen or p.name in chosen)
+        return tuple(p.name for p in self.params)
 
     @property
     def params(self) -> tuple[ParamSpec, ...]:
         """The inferred parameters, in the order of ``all_params``."""
-        chosen = set(self.free_names)
-        return tuple(p for p in self.all_params if p.name in chosen)
+        return tuple(p for p, free in zip(self.all_params, self._free_mask(), strict=True) if free)
 
     def fixed_values(self) -> dict[str, float]:
         """The parameters held at their typical values, by name."""
-        typical = self.typical_theta()
-        chosen = set(self.free_names)
-        return {
-            p.name: float(v)
-            for p, v in zip(self.all_params, typical, strict=True)
-            if p.name not in chosen
-        }
+        rows = zip(self.all_params, self.typical_theta(), self._free_mask(), strict=True)
+        return {p.name: float(v) for p, v, free in rows if not free}
 
     def full_theta(self, theta: np.ndarray) -> np.ndarray:
         """θ of the free parameters (N, K) → every parameter (N, K_all), the fixed ones at
         their typical values."""
         arr = _check_theta(theta, self.params)
         full = np.tile(self.typical_theta().astype(np.float64), (arr.shape[0], 1))
-        chosen = set(self.free_names)
-        columns = [k for k, p in enumerate(self.all_params) if p.name in chosen]
-        full[:, columns] = arr
+        full[:, np.flatnonzero(self._free_mask())] = arr
         return full
 
     @abstractmethod
@@ -189,9 +185,7 @@ class InverseSimulator(ABC):
 
     def default_theta(self) -> np.ndarray:
         """The typical values of the free parameters (K,)."""
-        chosen = set(self.free_names)
-        pairs = zip(self.all_params, self.typical_theta(), strict=True)
-        return np.array([v for p, v in pairs if p.name in chosen])
+        return self.typical_theta()[self._free_mask()]
 
     def describe(self) -> dict[str, Any]:
         return {
