@@ -18,6 +18,7 @@ from neurotwin.data.generate import Interrupted
 from neurotwin.data.store import StoreError
 from neurotwin.interrupt import StopFlag
 from neurotwin.inverse.data import (
+    floor_fraction,
     make_inverse_dataset,
     open_inverse_dataset,
     split_counts,
@@ -142,6 +143,34 @@ def test_split_counts_and_transforms():
     out = transform_traces(v, transform_spec("log10_v81"))
     np.testing.assert_allclose(out, [-1.0, -1.0, 1.0, 2.0], atol=1e-6)
     assert np.array_equal(transform_traces(v, transform_spec("identity")), v)
+    wide = transform_traces(v, transform_spec("log10_v121"))  # floor at -120.9 mV
+    np.testing.assert_allclose(wide, np.log10([0.1, 40.0, 50.0, 140.0]), atol=1e-6)
+    assert wide[1] > wide[0]  # -81 mV is no longer on the floor
+
+
+def test_transform_default_resume_and_re_record(reference, tmp_path):
+    """A new dataset takes the simulator's transform; a resume keeps the recorded one; naming
+    another re-records it without simulating anything; evaluate reads with the estimator's."""
+    from neurotwin.inverse.neuron_sims import Mainen
+    from neurotwin.inverse.pipeline import load_split
+
+    assert Mainen.default_transform == "log10_v121"  # its AHPs reach E_K = -90 mV
+    path = tmp_path / "re"
+    make(path)
+    before = arrays(path)
+    assert make(path).simulated == 0  # no transform named: the recorded one is kept
+    assert make(path, transform="log10_v121").simulated == 0
+    assert open_inverse_dataset(path).meta["transform"] == transform_spec("log10_v121")
+    after = arrays(path)
+    assert all(before[k].tobytes() == after[k].tobytes() for k in before)
+    with pytest.raises(StoreError, match="seed"):
+        make(path, transform="identity", seed=9)  # other options are still compared
+    assert open_inverse_dataset(path).meta["transform"] == transform_spec("log10_v121")
+    own = load_split(path, "test")
+    as_estimator = load_split(path, "test", transform=transform_spec("log10_v81"))
+    assert np.array_equal(own.x, transform_traces(own.v_mv, transform_spec("log10_v121")))
+    assert np.array_equal(as_estimator.x, transform_traces(own.v_mv, transform_spec("log10_v81")))
+    assert as_estimator.meta["transform"]["name"] == "log10_v81"
 
 
 def assert_one_line_error(result, *fragments: str) -> None:
@@ -208,3 +237,21 @@ def test_cli_simulate_writes_trace_and_plot(tmp_path):
     assert_one_line_error(bad, "--out must end in .npy")
     bad = RUNNER.invoke(app, ["inverse", "simulate", "--model", "izhikevich", "--param", "z=1"])
     assert_one_line_error(bad, "unknown izhikevich parameter")
+
+
+def test_cli_make_data_notes_a_flattening_transform(tmp_path):
+    """A hyperpolarising reset drives Izhikevich cells below -80.9 mV: make-data says so, and
+    re-recording the transform (nothing re-simulated) silences the note."""
+    out = tmp_path / "deep"
+    args = ["inverse", "make-data", "--model", "izhikevich", "--n", "40", "--out", str(out)]
+    args += ["--set", "reset_nA=-0.3", "--set", "duration_ms=100", "--workers", "1", "-q"]
+    result = RUNNER.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "note:" in result.stdout and "log10_v81 floor (-80.9 mV)" in result.stdout
+    wide = RUNNER.invoke(app, [*args, "--transform", "log10_v121"])
+    assert wide.exit_code == 0 and "0 simulated now" in wide.stdout
+    assert "note:" not in wide.stdout
+    assert open_inverse_dataset(out).meta["transform"]["name"] == "log10_v121"
+    spec = transform_spec("log10_v81")
+    v = np.array([-90.0, -80.9, -80.0, 10.0], dtype=np.float32)
+    assert floor_fraction(v, spec) == 0.5 and floor_fraction(v, transform_spec("identity")) == 0

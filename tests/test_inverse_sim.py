@@ -60,6 +60,18 @@ def test_stimulus_waveforms():
     assert np.array_equal(n, again[200:3800])  # one seeded waveform
 
 
+def test_test_pulse_precedes_the_stimulus():
+    base = dict(duration_ms=600.0, delay_ms=200.0, stim_ms=360.0)
+    plain = make_stimulus(**base).current_nA()
+    pulsed = make_stimulus(**base, pulse_nA=-0.1, pulse_ms=100.0, pulse_start_ms=20.0)
+    i = pulsed.current_nA()
+    assert np.all(i[200:1200] == -0.1) and i[199] == 0 and i[1200] == 0
+    assert np.array_equal(i[1200:], plain[1200:])  # the stimulus itself is untouched
+    assert np.array_equal(np.delete(i, np.s_[200:1200]), np.delete(plain, np.s_[200:1200]))
+    assert Stimulus.from_dict(pulsed.to_dict()) == pulsed
+    assert np.all(make_stimulus(**base, pulse_nA=-0.1).current_nA() == plain)  # pulse_ms 0: off
+
+
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [
@@ -70,6 +82,8 @@ def test_stimulus_waveforms():
         ({"f1_hz": -2.0}, "f1_hz"),
         ({"amplitude_nA": float("nan")}, "amplitude_nA"),
         ({"bogus": 1}, "bogus"),
+        ({"pulse_ms": 30.0, "pulse_start_ms": 0.0}, "pulse_start_ms"),  # overlaps the window
+        ({"pulse_ms": -1.0}, "pulse_ms"),
     ],
 )
 def test_stimulus_validation_names_the_field(overrides, field):

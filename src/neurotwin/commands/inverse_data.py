@@ -64,7 +64,7 @@ def _models(as_json: bool) -> None:
         return
     for row in table:
         settings = ", ".join(f"{k}={v}" for k, v in row["settings"].items())
-        typer.echo(f"{row['name']} ({settings})")
+        typer.echo(f"{row['name']} ({settings}; trace transform {row['transform']})")
         for name, unit, low, high in row["params"]:
             typer.echo(f"    {name:12s} {low:>10g} … {high:<10g} {unit}")
         for name, value in row["fixed"].items():
@@ -154,7 +154,7 @@ def _make_data(
     workers: int | None,
     scheduler: str | None,
     chunk: int | None,
-    transform: str,
+    transform: str | None,
     quiet: bool,
 ) -> None:
     from tqdm import tqdm
@@ -193,6 +193,24 @@ def _make_data(
         f"{out}: {report.simulated} simulated now ({rate:.1f}/s); stored "
         + ", ".join(f"{s} {report.done[s]}/{report.counts[s]}" for s in report.counts)
     )
+    _warn_floor(out)
+
+
+def _warn_floor(out: Path, sample: int = 500) -> None:
+    """Say when the recorded transform flattens more than 1 % of (a sample of) the traces."""
+    from neurotwin.inverse.data import floor_fraction, open_inverse_dataset
+
+    store = open_inverse_dataset(out)
+    spec = store.meta["transform"]
+    split = store.split("train")
+    frac = floor_fraction(split.traces_mv[: min(sample, len(split))], spec)
+    if frac > 0.01:
+        other = "identity" if spec["name"] == "log10_v121" else "log10_v121"
+        typer.echo(
+            f"note: {frac:.0%} of the samples lie at or below the {spec['name']} floor "
+            f"({spec['clip_min_mV'] - spec['offset_mV']:g} mV) and look alike to the network; "
+            f"rerun with --transform {other} to re-record it (nothing is re-simulated)"
+        )
 
 
 def register(inverse_app: typer.Typer) -> None:
@@ -247,8 +265,12 @@ def register(inverse_app: typer.Typer) -> None:
             int | None, typer.Option(help="Simulations per task and Zarr chunk.")
         ] = None,
         transform: Annotated[
-            str, typer.Option(help="Trace transform recorded for learning.")
-        ] = "log10_v81",
+            str | None,
+            typer.Option(
+                help="Trace transform recorded for learning: log10_v81, log10_v121 or "
+                "identity (default: the simulator's; `inverse models` lists it)."
+            ),
+        ] = None,
         quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
     ) -> None:
         """Sample parameters uniformly, simulate, store θ (physical and scaled) and traces."""

@@ -53,6 +53,7 @@ FORMAT_VERSION = 1
 ATTR = "neurotwin_inverse"
 TRANSFORMS: dict[str, dict[str, Any]] = {
     "log10_v81": {"name": "log10_v81", "offset_mV": 81.0, "clip_min_mV": 0.1},
+    "log10_v121": {"name": "log10_v121", "offset_mV": 121.0, "clip_min_mV": 0.1},
     "identity": {"name": "identity"},
 }
 DEFAULT_CHUNK = {"izhikevich": 1000}
@@ -63,7 +64,10 @@ def transform_spec(name: str = "log10_v81") -> dict[str, Any]:
     """The spec of a named trace transform.
 
     ``log10_v81``: ``log10(max(V + 81 mV, 0.1 mV))`` — compresses spikes, keeps subthreshold
-    detail; values in [−1, ~2.1]. ``identity``: V in mV, unchanged.
+    detail; values in [−1, ~2.1]; everything below −80.9 mV becomes one value.
+    ``log10_v121``: the same with 121 mV, floor −120.9 mV: keeps afterhyperpolarisations towards
+    E_K = −90 mV and hyperpolarising pulses (Mainen's default: under ``log10_v81`` 37 % of its
+    samples sit on the floor). ``identity``: V in mV, unchanged.
     """
     if name not in TRANSFORMS:
         raise ValueError(f"unknown transform {name!r}; valid: {', '.join(TRANSFORMS)}")
@@ -76,10 +80,20 @@ def transform_traces(v_mv: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
     v = np.asarray(v_mv, dtype=np.float32)
     if name == "identity":
         return v.copy()
-    if name == "log10_v81":
+    if name in TRANSFORMS and "offset_mV" in spec:
         shifted = v + np.float32(spec["offset_mV"])
         return np.log10(np.maximum(shifted, np.float32(spec["clip_min_mV"]))).astype(np.float32)
     raise ValueError(f"unknown transform {name!r}; valid: {', '.join(TRANSFORMS)}")
+
+
+def floor_fraction(v_mv: np.ndarray, spec: dict[str, Any]) -> float:
+    """The share of samples that a transform spec flattens onto its floor (0 for identity):
+    detail there is lost to learning."""
+    if "offset_mV" not in spec:
+        return 0.0
+    v = np.asarray(v_mv, dtype=np.float32)
+    floor = np.float32(spec["clip_min_mV"] - spec["offset_mV"])
+    return float((v <= floor).mean()) if v.size else 0.0
 
 
 def split_counts(n: int, fractions: tuple[float, float, float]) -> dict[str, int]:
@@ -340,14 +354,16 @@ def make_inverse_dataset(
     workers: int | None = None,
     scheduler: str | None = None,
     chunk: int | None = None,
-    transform: str = "log10_v81",
+    transform: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     stop: StopFlag | None = None,
 ) -> InverseMakeReport:
     """Create or resume the inverse dataset at ``out`` with ``n`` rows split by
     ``split_fractions``. ``progress(n_new, total)`` gets the rows just stored and the rows
     pending at start. ``stop``: a StopFlag to honour (default: one installed for this call,
-    so Ctrl-C stops cleanly); raises :class:`Interrupted` when stopped early."""
+    so Ctrl-C stops cleanly); raises :class:`Interrupted` when stopped early. ``transform``
+    (a :data:`TRANSFORMS` name) defaults to the simulator's ``default_transform`` for a new
+    dataset and to the recorded one on resume; naming another re-records it."""
     sim = get_simulator(simulator) if isinstance(simulator, str) else simulator
     if not isinstance(sim, InverseSimulator):
         raise TypeError(f"simulator must be a name or an InverseSimulator, got {simulator!r}")
@@ -369,19 +385,27 @@ def make_inverse_dataset(
         counts,
         seed,
         chunk,
-        transform_spec(transform),
+        transform_spec(transform or sim.default_transform),
         fractions,  # type: ignore[arg-type]
     )
     path = Path(out)
     if path.exists():
         store = InverseStore.open(path, mode="r+")
         stored = {k: store.meta.get(k) for k in definition}
+        # the transform only says how to read the raw traces: kept on resume unless one is named,
+        # re-recorded (nothing re-simulated) when another is named
+        stored["transform"] = definition["transform"] = (
+            definition["transform"] if transform else stored["transform"]
+        )
         diffs = _diff(stored, definition)
         if diffs:
             raise StoreError(
                 f"{path} was made with other options ({'; '.join(diffs[:4])}); "
                 "use another output folder or the same options"
             )
+        if store.meta.get("transform") != definition["transform"]:
+            store.root.attrs[ATTR] = {**store.meta, "transform": definition["transform"]}
+            store.meta = dict(store.root.attrs[ATTR])
     else:
         _create(path, definition)
         store = InverseStore.open(path, mode="r+")
@@ -430,6 +454,7 @@ __all__ = [
     "make_inverse_dataset",
     "open_inverse_dataset",
     "split_counts",
+    "floor_fraction",
     "transform_spec",
     "transform_traces",
 ]

@@ -55,8 +55,14 @@ def _estimator_meta(meta: dict[str, Any]) -> dict[str, Any]:
     return plain({k: meta[k] for k in keep if k in meta})
 
 
-def load_split(path: str | Path, split: str, max_n: int | None = None) -> SplitArrays:
-    """Split ``split`` of the inverse dataset at ``path`` (its first ``max_n`` items)."""
+def load_split(
+    path: str | Path,
+    split: str,
+    max_n: int | None = None,
+    transform: dict[str, Any] | None = None,
+) -> SplitArrays:
+    """Split ``split`` of the inverse dataset at ``path`` (its first ``max_n`` items); features
+    by ``transform`` (a spec, e.g. an estimator's), default the dataset's."""
     from neurotwin.inverse.data import open_inverse_dataset
 
     path = Path(path)
@@ -67,6 +73,8 @@ def load_split(path: str | Path, split: str, max_n: int | None = None) -> SplitA
     n = len(sp.theta) if max_n is None else min(int(max_n), len(sp.theta))
     v = np.asarray(sp.traces_mv[:n], dtype=np.float32)
     meta = dict(store.meta)
+    if transform is not None:
+        meta["transform"] = transform
     x = apply_transform(v, meta.get("transform"))
     z = np.asarray(sp.theta_scaled[:n], dtype=np.float32)
     theta = np.asarray(sp.theta[:n], dtype=np.float32)
@@ -170,7 +178,7 @@ def evaluate_estimator(
     figures: bool = True,
 ) -> dict[str, Any]:
     """Evaluate on a split of ``data``; with ``out``, write ``metrics.json`` and the figures."""
-    sp = load_split(data, split, max_n)
+    sp = load_split(data, split, max_n, transform=estimator.meta.get("transform"))
     if sp.x.shape[1] != estimator.n_samples:
         raise ValueError(
             f"{data} has traces of {sp.x.shape[1]} samples; the estimator expects "

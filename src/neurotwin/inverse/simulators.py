@@ -96,6 +96,7 @@ class InverseSimulator(ABC):
     name: ClassVar[str]
     all_params: ClassVar[tuple[ParamSpec, ...]]
     default_free: ClassVar[tuple[str, ...]] = ()  # () = every parameter
+    default_transform: ClassVar[str] = "log10_v81"  # make-data's trace transform for learning
 
     def _check_free(self) -> None:
         """Validate the ``free`` setting (a dataclass field of every subclass): names as a tuple,
@@ -193,6 +194,7 @@ class InverseSimulator(ABC):
             "settings": self.settings(),
             "params": [p.to_list() for p in self.params],
             "fixed": self.fixed_values(),
+            "transform": self.default_transform,
         }
 
 

@@ -18,6 +18,12 @@ Positive current depolarises. The waveform is ``baseline_nA`` everywhere except 
     correlation time ``noise_tau_ms``, drawn from ``noise_seed`` (so one noise waveform is part
     of a dataset's definition, like every other stimulus).
 
+Any kind can be preceded by a **test pulse**: ``pulse_nA`` for ``pulse_ms`` from
+``pulse_start_ms``, ending before the window (``pulse_start_ms + pulse_ms <= delay_ms``; off when
+``pulse_ms`` is 0, the default). A hyperpolarising pulse of ~100 ms with time to recover shows the
+cell's passive charging and discharging (input resistance, capacitance, the dendrites' load),
+which a spiking window mostly hides.
+
 Simulators interpret nA in their own units where needed (Izhikevich's dimensionless input:
 ``I = i_per_nA · current_nA``); each simulator's :meth:`default_stimulus` picks amplitudes that
 drive its cells from rest through subthreshold responses to spiking.
@@ -57,6 +63,9 @@ class Stimulus:
     noise_std_nA: float = 0.1
     noise_tau_ms: float = 5.0
     noise_seed: int = 0
+    pulse_nA: float = 0.0
+    pulse_ms: float = 0.0
+    pulse_start_ms: float = 0.0
 
     def __post_init__(self) -> None:
         coerce_floats(self)
@@ -67,13 +76,15 @@ class Stimulus:
                 isinstance(value, float) and value > 0 and math.isfinite(value),
                 f"{name} must be > 0, got {value!r}",
             )
-        for name in ("delay_ms", "stim_ms", "reset_ms", "f0_hz", "f1_hz", "noise_std_nA"):
+        nonneg = ("delay_ms", "stim_ms", "reset_ms", "f0_hz", "f1_hz", "noise_std_nA")
+        for name in (*nonneg, "pulse_ms", "pulse_start_ms"):
             value = getattr(self, name)
             require(
                 isinstance(value, float) and value >= 0 and math.isfinite(value),
                 f"{name} must be >= 0, got {value!r}",
             )
-        for name in ("baseline_nA", "amplitude_nA", "offset_nA", "reset_nA", "ramp_start_nA"):
+        currents = ("baseline_nA", "amplitude_nA", "offset_nA", "reset_nA", "ramp_start_nA")
+        for name in (*currents, "pulse_nA"):
             value = getattr(self, name)
             require(
                 isinstance(value, float) and math.isfinite(value),
@@ -83,6 +94,11 @@ class Stimulus:
             self.delay_ms + self.stim_ms <= self.duration_ms + 1e-9,
             f"delay_ms + stim_ms must be <= duration_ms, got {self.delay_ms} + {self.stim_ms} > "
             f"{self.duration_ms}",
+        )
+        require(
+            self.pulse_ms == 0 or self.pulse_start_ms + self.pulse_ms <= self.delay_ms + 1e-9,
+            f"pulse_start_ms + pulse_ms must be <= delay_ms (the test pulse precedes the "
+            f"stimulus), got {self.pulse_start_ms} + {self.pulse_ms} > {self.delay_ms}",
         )
         require(
             self.num_samples >= 2,
@@ -138,6 +154,9 @@ class Stimulus:
             for k in range(1, len(t)):
                 x[k] = rho * x[k - 1] + eps[k]
             i[on] = self.offset_nA + x[on]
+        if self.pulse_ms > 0:
+            since = t - self.pulse_start_ms
+            i[(since >= -1e-9) & (since < self.pulse_ms - 1e-9)] = self.pulse_nA
         return i
 
     def to_dict(self) -> dict[str, Any]:
