@@ -112,6 +112,19 @@ def test_resume_after_interrupt_is_bit_identical(reference, tmp_path):
     assert make(path).simulated == 0  # nothing left to do
 
 
+def test_resume_fills_stimulus_fields_added_since(tmp_path):
+    """A dataset recorded before a stimulus field existed resumes: the field takes its default."""
+    path = tmp_path / "old"
+    make(path)
+    root = zarr.open_group(str(path), mode="r+")
+    meta = dict(root.attrs["neurotwin_inverse"])
+    meta["stimulus"] = {k: v for k, v in meta["stimulus"].items() if not k.startswith("pulse")}
+    root.attrs["neurotwin_inverse"] = meta
+    assert make(path).simulated == 0
+    with pytest.raises(StoreError, match="pulse_ms"):  # a real change is still refused
+        make(path, stimulus=STIM.replace(pulse_ms=5.0, delay_ms=20.0, stim_ms=70.0))
+
+
 def test_changed_options_are_refused(reference):
     with pytest.raises(StoreError, match="seed"):
         make(reference, seed=4)

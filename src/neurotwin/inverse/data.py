@@ -392,6 +392,8 @@ def make_inverse_dataset(
     if path.exists():
         store = InverseStore.open(path, mode="r+")
         stored = {k: store.meta.get(k) for k in definition}
+        if isinstance(stored["stimulus"], dict):  # fields added since take their defaults
+            stored["stimulus"] = Stimulus.from_dict(stored["stimulus"]).to_dict()
         # the transform only says how to read the raw traces: kept on resume unless one is named,
         # re-recorded (nothing re-simulated) when another is named
         stored["transform"] = definition["transform"] = (
