@@ -453,10 +453,10 @@ __all__ = [
     "InverseMakeReport",
     "InverseSplit",
     "InverseStore",
+    "floor_fraction",
     "make_inverse_dataset",
     "open_inverse_dataset",
     "split_counts",
-    "floor_fraction",
     "transform_spec",
     "transform_traces",
 ]
