@@ -198,7 +198,7 @@ def _make_data(
 
 def _warn_floor(out: Path, sample: int = 500) -> None:
     """Say when the recorded transform flattens more than 1 % of (a sample of) the traces."""
-    from neurotwin.inverse.data import floor_fraction, open_inverse_dataset
+    from neurotwin.inverse.data import floor_fraction, floor_mV, open_inverse_dataset
 
     store = open_inverse_dataset(out)
     spec = store.meta["transform"]
@@ -208,7 +208,7 @@ def _warn_floor(out: Path, sample: int = 500) -> None:
         other = "identity" if spec["name"] == "log10_v121" else "log10_v121"
         typer.echo(
             f"note: {frac:.0%} of the samples lie at or below the {spec['name']} floor "
-            f"({spec['clip_min_mV'] - spec['offset_mV']:g} mV) and look alike to the network; "
+            f"({floor_mV(spec):g} mV) and look alike to the network; "
             f"rerun with --transform {other} to re-record it (nothing is re-simulated)"
         )
 

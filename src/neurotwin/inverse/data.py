@@ -86,14 +86,20 @@ def transform_traces(v_mv: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
     raise ValueError(f"unknown transform {name!r}; valid: {', '.join(TRANSFORMS)}")
 
 
+def floor_mV(spec: dict[str, Any]) -> float | None:
+    """The voltage at and below which a transform spec maps every sample to one value (None:
+    it has no floor)."""
+    return spec["clip_min_mV"] - spec["offset_mV"] if "offset_mV" in spec else None
+
+
 def floor_fraction(v_mv: np.ndarray, spec: dict[str, Any]) -> float:
     """The share of samples that a transform spec flattens onto its floor (0 for identity):
     detail there is lost to learning."""
-    if "offset_mV" not in spec:
-        return 0.0
+    floor = floor_mV(spec)
     v = np.asarray(v_mv, dtype=np.float32)
-    floor = np.float32(spec["clip_min_mV"] - spec["offset_mV"])
-    return float((v <= floor).mean()) if v.size else 0.0
+    if floor is None or not v.size:
+        return 0.0
+    return float((v <= np.float32(floor)).mean())
 
 
 def split_counts(n: int, fractions: tuple[float, float, float]) -> dict[str, int]:
@@ -454,6 +460,7 @@ __all__ = [
     "InverseSplit",
     "InverseStore",
     "floor_fraction",
+    "floor_mV",
     "make_inverse_dataset",
     "open_inverse_dataset",
     "split_counts",

@@ -130,7 +130,7 @@ class Stimulus:
         t = self.time_ms()
         i = np.full(t.shape, self.baseline_nA)
         tau = t - self.delay_ms  # (T,) time since stimulus onset
-        on = (tau >= -1e-9) & (tau < self.stim_ms - 1e-9)
+        on = _within(t, self.delay_ms, self.stim_ms)
         if self.kind == "step":
             i[on] = self.amplitude_nA
         elif self.kind == "ramp":
@@ -155,8 +155,7 @@ class Stimulus:
                 x[k] = rho * x[k - 1] + eps[k]
             i[on] = self.offset_nA + x[on]
         if self.pulse_ms > 0:
-            since = t - self.pulse_start_ms
-            i[(since >= -1e-9) & (since < self.pulse_ms - 1e-9)] = self.pulse_nA
+            i[_within(t, self.pulse_start_ms, self.pulse_ms)] = self.pulse_nA
         return i
 
     def to_dict(self) -> dict[str, Any]:
@@ -172,6 +171,12 @@ class Stimulus:
         keeps the window ending at 90 % of the duration."""
         check_fields(type(self), overrides)
         return dataclasses.replace(self, **_fit_window(self, overrides))
+
+
+def _within(t: np.ndarray, start_ms: float, length_ms: float) -> np.ndarray:
+    """Samples of ``t`` in ``[start_ms, start_ms + length_ms)`` (1e-9 ms slack for rounding)."""
+    since = t - start_ms
+    return (since >= -1e-9) & (since < length_ms - 1e-9)
 
 
 def _fit_window(base: Stimulus, overrides: dict[str, Any]) -> dict[str, Any]:
