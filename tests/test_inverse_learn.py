@@ -92,6 +92,38 @@ def test_regressor_config_validates() -> None:
         FitConfig(lr="fast")
 
 
+def pulse_widths(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Traces with one pulse of width 1, 2 or 4 samples and area 4, inside one bin of 4
+    samples: their 4-sample averages are identical, only the shape within the bin differs."""
+    rng = np.random.default_rng(seed)
+    width = rng.choice([1, 2, 4], n)
+    x = np.zeros((n, T), np.float32)
+    for row, w, start in zip(x, width, 4 * rng.integers(1, T // 4 - 1, n), strict=True):
+        row[start : start + w] = 4.0 / w
+    return x + rng.normal(0, 0.02, x.shape).astype(np.float32), ((width - 2.0) / 2)[:, None]
+
+
+def test_input_conv_sees_within_a_bin_what_averaging_loses() -> None:
+    """The learnable strided input stage (``input_conv``) tells pulse widths apart that an
+    average pool of the same factor maps to the same features (the negative control)."""
+    x, z = pulse_widths(1500, 0)
+    xv, zv = pulse_widths(300, 1)
+    xt, zt = pulse_widths(300, 2)
+    base = RegressorConfig(n_inputs=T, n_outputs=1, input_pool=4, conv_filters=(8, 16),
+                           fc_sizes=(32,))  # fmt: skip
+    fit = FIT.replace(max_epochs=15, patience=15)
+    r2 = {}
+    for conv in (0, 8):
+        cfg = base.replace(input_conv=conv)
+        assert InverseCNN(cfg)(torch.as_tensor(xt[:2])).shape == (2, 1)
+        res = fit_regressor(cfg, fit, x, z.astype(np.float32), xv, zv.astype(np.float32))
+        r2[conv] = float(r2_per_param(zt, predict_array(res.model, xt))[0])
+    assert r2[8] > 0.9, r2
+    assert r2[0] < 0.2, r2  # averaging 4 samples erases the width
+    with pytest.raises(ValueError, match="input_conv must be >= 0"):
+        base.replace(input_conv=-1)
+
+
 # -- training -------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_fit_learns_known_answer_and_not_shuffled_targets() -> None:
@@ -395,11 +427,12 @@ def test_search_resumes_and_requeues_a_stale_trial(tmp_path: Path, izh_data: Pat
     from neurotwin.inverse.search import run_search
 
     out = tmp_path / "search"
-    kw = {"max_epochs": 1, "max_train": 64, "model_sets": {"input_pool": 16}}
+    # input_conv is searched (0 or 16) unless fixed, as here
+    kw = {"max_epochs": 1, "max_train": 64, "model_sets": {"input_pool": 16, "input_conv": 8}}
     best = run_search(izh_data, out, n_trials=2, **kw)
     assert best["value"] > 0 and (out / "best.yaml").is_file()
     sets = yaml.safe_load((out / "best.yaml").read_text())
-    assert sets["model.input_pool"] == 16 and "fit.lr" in sets
+    assert sets["model.input_pool"] == 16 and sets["model.input_conv"] == 8 and "fit.lr" in sets
     from neurotwin.cli import app
 
     r = CliRunner().invoke(app, ["inverse", "train", "--data", str(izh_data), "--out",
@@ -408,7 +441,7 @@ def test_search_resumes_and_requeues_a_stale_trial(tmp_path: Path, izh_data: Pat
     assert r.exit_code == 0, r.output
     manifest = json.loads((tmp_path / "est" / "estimator.json").read_text())
     assert manifest["fit"]["lr"] == pytest.approx(sets["fit.lr"])
-    assert manifest["fit"]["max_epochs"] == 1
+    assert manifest["fit"]["max_epochs"] == 1 and manifest["model"]["input_conv"] == 8
     # a session killed inside a trial leaves it RUNNING: the rerun fails it, reruns its params
     study = optuna.load_study(study_name="inverse", storage=f"sqlite:///{out / 'search.db'}")
     stale = study.ask()

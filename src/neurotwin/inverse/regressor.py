@@ -1,6 +1,7 @@
 """The inverse regressor: a 1D CNN from a (transformed) voltage trace to K scaled parameters.
 
-``(B, T)`` features → optional average pool → conv blocks (Conv1d, optional BatchNorm1d,
+``(B, T)`` features → optional input stage (an average pool, or a learnable strided convolution:
+``input_conv``) → conv blocks (Conv1d, optional BatchNorm1d,
 LeakyReLU, MaxPool1d) →
 flatten → fully connected blocks (Linear, LeakyReLU, Dropout) → an embedding ``(B, E)`` →
 ``Linear(E, K)`` → ``out_scale · tanh`` so every output lies in ``(-out_scale, out_scale)``
@@ -34,7 +35,10 @@ class RegressorConfig:
 
     n_inputs: int
     n_outputs: int
-    input_pool: int = 1  # average-pool the raw features by this factor first
+    input_pool: int = 1  # shorten the raw features by this factor first
+    # 0: by averaging; > 0: by a learnable convolution with this many filters (kernel
+    # 2·input_pool + 1, stride input_pool), which keeps what a spike's shape says within a bin
+    input_conv: int = 0
     conv_filters: tuple[int, ...] = (16, 32, 64)
     kernel: int = 5
     pool: int = 2
@@ -49,6 +53,7 @@ class RegressorConfig:
         _req(self.n_inputs >= 1, f"n_inputs must be >= 1, got {self.n_inputs}")
         _req(self.n_outputs >= 1, f"n_outputs must be >= 1, got {self.n_outputs}")
         _req(self.input_pool >= 1, f"input_pool must be >= 1, got {self.input_pool}")
+        _req(self.input_conv >= 0, f"input_conv must be >= 0, got {self.input_conv}")
         _req(len(self.conv_filters) >= 1, "conv_filters must name at least one block")
         _req(
             all(f >= 1 for f in self.conv_filters),
@@ -70,10 +75,15 @@ class RegressorConfig:
 
     def conv_len(self) -> int:
         """Samples left after the input pool and the conv blocks' pools."""
-        n = self.n_inputs // self.input_pool
+        n = self._input_len()
         for _ in self.conv_filters:
             n //= self.pool
         return n
+
+    def _input_len(self) -> int:
+        """Samples after the input stage (the strided convolution keeps a partial last bin)."""
+        p = self.input_pool
+        return self.n_inputs // p if self.input_conv == 0 else (self.n_inputs - 1) // p + 1
 
     @property
     def embedding_dim(self) -> int:
@@ -127,9 +137,17 @@ class InverseCNN(nn.Module):
         c = config
         self.register_buffer("in_mean", torch.zeros(()))
         self.register_buffer("in_std", torch.ones(()))
-        self.input_pool = nn.AvgPool1d(c.input_pool) if c.input_pool > 1 else nn.Identity()
-        blocks: list[nn.Module] = []
+        p = c.input_pool
+        self.input_stage: nn.Module = nn.AvgPool1d(p) if p > 1 else nn.Identity()
         c_in = 1
+        if c.input_conv > 0:
+            self.input_stage = nn.Sequential(
+                nn.Conv1d(1, c.input_conv, 2 * p + 1, stride=p, padding=p),
+                nn.BatchNorm1d(c.input_conv) if c.batch_norm else nn.Identity(),
+                nn.LeakyReLU(c.leaky_slope),
+            )
+            c_in = c.input_conv
+        blocks: list[nn.Module] = []
         for f in c.conv_filters:
             blocks += [
                 nn.Conv1d(c_in, f, c.kernel, padding=c.kernel // 2),
@@ -163,7 +181,7 @@ class InverseCNN(nn.Module):
                 f"expected features of shape (B, {self.config.n_inputs}), got {tuple(x.shape)}"
             )
         h = ((x - self.in_mean) / self.in_std).unsqueeze(1)  # (B, 1, T)
-        h = self.conv(self.input_pool(h))  # (B, F, T')
+        h = self.conv(self.input_stage(h))  # (B, F, T')
         return self.fc(h.flatten(1))  # (B, F·T') -> (B, E)
 
     def forward(self, x: Tensor) -> Tensor:

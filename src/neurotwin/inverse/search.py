@@ -1,8 +1,9 @@
 """Random hyperparameter search with Optuna (:func:`run_search`) and accuracy against
 training-set size (:func:`run_learning_curve`).
 
-Search: each trial samples conv filters, kernel, pool, FC sizes, dropout, optimizer, batch size,
-learning rate and schedule, trains one regressor (:func:`~neurotwin.inverse.fit.fit_regressor`)
+Search: each trial samples the input stage (averaging or a learned convolution), conv filters,
+kernel, pool, FC sizes, dropout, optimizer, batch size, learning rate and schedule, trains one
+regressor (:func:`~neurotwin.inverse.fit.fit_regressor`)
 and returns its best validation loss. The study lives in SQLite (``OUT/search.db``) by default,
 so a rerun continues it: finished trials are kept, a trial left running by an interrupted
 session is marked failed and its parameters are queued again, and only the missing trials run.
@@ -40,6 +41,7 @@ def suggest(trial: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         "pool": trial.suggest_categorical("pool", [2, 3]),
         "fc_sizes": tuple(int(v) for v in fc_sizes.split(",")),
         "dropout": trial.suggest_float("dropout", 0.0, 0.4),
+        "input_conv": trial.suggest_categorical("input_conv", [0, 16]),
     }  # fmt: skip
     fit = {
         "optimizer": trial.suggest_categorical("optimizer", ["adamw", "adam"]),
@@ -73,7 +75,7 @@ def run_search(
     model_sets: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run the search until ``n_trials`` trials are complete; returns the best trial.
-    ``model_sets`` fix model fields that are not searched (e.g. ``input_pool``)."""
+    ``model_sets`` fix model fields (e.g. ``input_pool``); a field fixed there is not searched."""
     import optuna
     from optuna.trial import TrialState
 
@@ -94,7 +96,7 @@ def run_search(
 
     def objective(trial: Any) -> float:
         searched, fit_sets = suggest(trial)
-        cfg = default_regressor(tr.x.shape[1], tr.z.shape[1], **{**fixed, **searched})
+        cfg = default_regressor(tr.x.shape[1], tr.z.shape[1], **{**searched, **fixed})
         fit = FitConfig(max_epochs=max_epochs, patience=max(3, max_epochs // 4), seed=seed,
                         **fit_sets)  # fmt: skip
         res = fit_regressor(cfg, fit, tr.x, tr.z, va.x, va.z)
@@ -106,8 +108,9 @@ def run_search(
     if done < n_trials:
         study.optimize(objective, n_trials=n_trials - done, catch=(ValueError,))
     best = study.best_trial
-    searched, fit_sets = suggest(optuna.trial.FixedTrial(best.params))
-    sets = {**{f"model.{k}": v for k, v in {**fixed, **searched}.items()},
+    # trials of studies begun before input_conv was searched used the average pool
+    searched, fit_sets = suggest(optuna.trial.FixedTrial({"input_conv": 0, **best.params}))
+    sets = {**{f"model.{k}": v for k, v in {**searched, **fixed}.items()},
             **{f"fit.{k}": v for k, v in fit_sets.items()}}  # fmt: skip
     import yaml
 
