@@ -32,9 +32,9 @@ STIM = make_stimulus(amplitude_nA=0.1, offset_nA=0.1, reset_nA=-0.05, duration_m
 RUNNER = CliRunner()
 
 
-def make(path, **kw):
+def make(path, n=40, **kw):
     args = {"stimulus": STIM, "seed": 3, "chunk": 7, "workers": 1, **kw}
-    return make_inverse_dataset(path, "izhikevich", 40, **args)
+    return make_inverse_dataset(path, "izhikevich", n, **args)
 
 
 def arrays(path) -> dict[str, np.ndarray]:
@@ -123,6 +123,38 @@ def test_resume_fills_stimulus_fields_added_since(tmp_path):
     assert make(path).simulated == 0
     with pytest.raises(StoreError, match="pulse_ms"):  # a real change is still refused
         make(path, stimulus=STIM.replace(pulse_ms=5.0, delay_ms=20.0, stim_ms=70.0))
+
+
+def test_a_larger_n_grows_the_dataset_to_what_a_fresh_one_holds(reference, tmp_path):
+    """40 → 100 rows (train 32 → 80: its partial last chunk of 7 is drawn again, larger) keeps
+    the stored rows, simulates only the rest and equals a dataset made at 100 from the start,
+    also after an interruption mid-grow; a smaller n is refused."""
+    path = tmp_path / "grow"
+    make(path)
+    before = arrays(path)
+    flag, seen = StopFlag(), []
+
+    def progress(n, total):
+        seen.append((n, total))
+        flag.stop = True
+
+    with pytest.raises(Interrupted):
+        make(path, n=100, progress=progress, stop=flag)
+    # only train's 4 full chunks (28 rows) are kept; valid and test (4 rows each) were partial
+    assert seen[0][1] == 100 - 28
+    store = open_inverse_dataset(path)
+    assert store.meta["counts"] == {"train": 80, "valid": 10, "test": 10}
+    assert len(store.split("train")) < 80
+    assert seen[0][0] + make(path, n=100).simulated == 100 - 28
+    fresh = tmp_path / "fresh"
+    make(fresh, n=100)
+    grown, made = arrays(path), arrays(fresh)
+    for key in made:
+        assert grown[key].tobytes() == made[key].tobytes(), key
+    np.testing.assert_array_equal(grown["train/traces_mv"][:28], before["train/traces_mv"][:28])
+    assert open_inverse_dataset(path).complete and make(path, n=100).simulated == 0
+    with pytest.raises(StoreError, match="counts"):
+        make(path, n=60)
 
 
 def test_changed_options_are_refused(reference):

@@ -247,7 +247,13 @@ def register(inverse_app: typer.Typer) -> None:
     @inverse_app.command("make-data")
     def make_data_cmd(
         model: Annotated[str, typer.Option(help="Simulator (see `neurotwin inverse models`).")],
-        n: Annotated[int, typer.Option(help="Parameter sets in all (split 0.8/0.1/0.1).")],
+        n: Annotated[
+            int,
+            typer.Option(
+                help="Parameter sets in all (split 0.8/0.1/0.1); a larger n on an existing "
+                "dataset grows it (the stored traces are kept)."
+            ),
+        ],
         out: Annotated[Path, typer.Option(help="Dataset folder (Zarr); rerun to resume.")],
         stimulus: Annotated[
             str | None, typer.Option(help="reset_chirp (default) | step | ramp | noise.")

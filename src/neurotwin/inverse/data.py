@@ -130,7 +130,7 @@ class InverseSplit:
     def rows(self) -> np.ndarray:
         """Indices (in the split's arrays) of the stored rows."""
         chunk = int(self.meta["chunk"])
-        n = int(self.group["theta"].shape[0])
+        n = min(int(self.group["theta"].shape[0]), int(self.meta["counts"][self.name]))
         done = np.asarray(self.group["done"][:], dtype=bool)
         keep = np.repeat(done, chunk)[:n]
         return np.flatnonzero(keep)
@@ -340,6 +340,35 @@ def _run_dask(
             client.cancel(futures)
 
 
+def _growth(stored: Any, requested: dict[str, int]) -> bool:
+    """Is ``requested`` a larger dataset than ``stored`` (every split at least as large)?"""
+    if not isinstance(stored, dict) or set(stored) != set(requested) or stored == requested:
+        return False
+    return all(requested[s] >= int(stored[s]) for s in requested)
+
+
+def _grow(store: InverseStore, counts: dict[str, int]) -> None:
+    """Resize every split to ``counts`` rows. Chunk c of a split draws its θ from its own seed,
+    so full chunks stay as they are and the grown dataset equals one made at the larger size;
+    a split's last, partial chunk draws more rows now and is simulated again. The arrays grow
+    first and the recorded counts last, so an interrupted grow is redone by the next run."""
+    chunk = int(store.meta["chunk"])
+    for split in SPLITS:
+        g = store.group(split)
+        old, n = int(store.meta["counts"][split]), counts[split]
+        for name in ("theta", "theta_scaled", "traces_mv"):
+            g[name].resize((n, g[name].shape[1]))
+        done = store.done_chunks(split)
+        grown = np.zeros(math.ceil(n / chunk), dtype=bool)
+        grown[: len(done)] = done[: len(grown)]
+        if old % chunk and old < n:
+            grown[old // chunk] = False  # the partial last chunk: more rows to draw
+        g["done"].resize(grown.shape)
+        g["done"][:] = grown
+    store.root.attrs[ATTR] = {**store.meta, "counts": dict(counts)}
+    store.meta = dict(store.root.attrs[ATTR])
+
+
 @dataclass
 class InverseMakeReport:
     path: Path
@@ -369,7 +398,9 @@ def make_inverse_dataset(
     pending at start. ``stop``: a StopFlag to honour (default: one installed for this call,
     so Ctrl-C stops cleanly); raises :class:`Interrupted` when stopped early. ``transform``
     (a :data:`TRANSFORMS` name) defaults to the simulator's ``default_transform`` for a new
-    dataset and to the recorded one on resume; naming another re-records it."""
+    dataset and to the recorded one on resume; naming another re-records it. A larger ``n``
+    with the same options grows an existing dataset: the rows stored are kept and the result
+    equals a dataset made at the larger ``n`` from the start."""
     sim = get_simulator(simulator) if isinstance(simulator, str) else simulator
     if not isinstance(sim, InverseSimulator):
         raise TypeError(f"simulator must be a name or an InverseSimulator, got {simulator!r}")
@@ -405,19 +436,29 @@ def make_inverse_dataset(
         stored["transform"] = definition["transform"] = (
             definition["transform"] if transform else stored["transform"]
         )
+        grow = _growth(stored["counts"], definition["counts"])
+        if grow:  # a larger n grows the dataset (checked below with everything else)
+            stored["counts"] = definition["counts"]
         diffs = _diff(stored, definition)
         if diffs:
             raise StoreError(
                 f"{path} was made with other options ({'; '.join(diffs[:4])}); "
                 "use another output folder or the same options"
             )
+        if grow:
+            _grow(store, definition["counts"])
         if store.meta.get("transform") != definition["transform"]:
             store.root.attrs[ATTR] = {**store.meta, "transform": definition["transform"]}
             store.meta = dict(store.root.attrs[ATTR])
     else:
         _create(path, definition)
         store = InverseStore.open(path, mode="r+")
-    tasks = [(split, int(c)) for split in SPLITS for c in np.flatnonzero(~store.done_chunks(split))]
+    tasks = [
+        (split, int(c))
+        for split in SPLITS
+        for c in np.flatnonzero(~store.done_chunks(split))
+        if c * chunk < counts[split]
+    ]
     total = sum(min(chunk, counts[s] - c * chunk) for s, c in tasks)
     workers = min(workers or default_workers(), max(len(tasks), 1))
     simulated = 0
