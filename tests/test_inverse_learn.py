@@ -276,6 +276,35 @@ def test_ensemble_resumes_without_duplicating_work(tmp_path: Path) -> None:
                        ens_cfg=ens, meta=META)  # fmt: skip
 
 
+@pytest.mark.slow
+def test_parallel_members_match_serial_ones_and_resume(tmp_path: Path) -> None:
+    """jobs=2 trains members in two processes with the weights of one at a time, reports every
+    epoch, and after a stop resumes each member from its saved epoch."""
+    from neurotwin.interrupt import StopFlag
+
+    x, z = synth(300)
+    xv, zv = synth(100, seed=1)
+    kw = {"model_cfg": MODEL, "fit_cfg": FIT.replace(max_epochs=3),
+          "ens_cfg": EnsembleConfig(n_members=3), "meta": META}  # fmt: skip
+    serial = train_ensemble(tmp_path / "serial", x, z, xv, zv, **kw)
+    stopped = StopFlag()
+    stopped.stop = True  # as if Ctrl-C came at once: every running member stops after an epoch
+    out = tmp_path / "parallel"
+    with pytest.raises(FitInterrupted):
+        train_ensemble(out, x, z, xv, zv, jobs=2, stop=stopped, **kw)
+    assert len(list((out / "members").glob("member_*.state.pt"))) >= 2
+    assert not list((out / "members").glob(".arrays.*"))  # the shared arrays are removed
+    calls: set[tuple[int, int]] = set()
+    par = train_ensemble(out, x, z, xv, zv, jobs=2,
+                         progress=lambda m, r: calls.add((m, int(r["epoch"]))), **kw)  # fmt: skip
+    assert {(m, 3) for m in range(3)} <= calls and (0, 1) not in calls  # resumed, not redone
+    for a, b in zip(serial.members, par.members, strict=True):
+        for k, v in a.state_dict().items():
+            torch.testing.assert_close(b.state_dict()[k], v, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="jobs must be"):
+        train_ensemble(out, x, z, xv, zv, jobs=0, **kw)
+
+
 def test_perturbations_change_traces() -> None:
     rng = np.random.default_rng(0)
     v = np.linspace(-80, 20, 100, dtype=np.float32)[None].repeat(2, 0)

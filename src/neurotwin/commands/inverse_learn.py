@@ -42,6 +42,7 @@ class _EpochBar:
     def __init__(self, quiet: bool, members: int, max_epochs: int) -> None:
         self.quiet, self.members, self.max_epochs = quiet, members, max_epochs
         self.bar: Any = None
+        self.epochs: dict[int, int] = {}  # member -> epochs done (members may run at once)
 
     def __call__(self, member: int, row: dict[str, float]) -> None:
         from tqdm import tqdm
@@ -49,7 +50,8 @@ class _EpochBar:
         if self.bar is None:
             self.bar = tqdm(total=self.members * self.max_epochs, unit="epoch",
                             disable=self.quiet, dynamic_ncols=True)  # fmt: skip
-        self.bar.n = member * self.max_epochs + int(row["epoch"])
+        self.epochs[member] = int(row["epoch"])
+        self.bar.n = sum(self.epochs.values())
         self.bar.set_description(f"member {member + 1}/{self.members}")
         self.bar.set_postfix(train=f"{row['train_loss']:.4f}", val=f"{row['val_loss']:.4f}")
         self.bar.refresh()
@@ -89,10 +91,19 @@ def train(
     ] = None,
     quiet: QuietOpt = False,
     threads: ThreadsOpt = None,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            help="Members trained at once, each in its own process with --threads torch "
+            "threads (default 1 each); the weights are those of one at a time."
+        ),
+    ] = 1,
 ) -> None:
     """Train a K-fold ensemble of CNN regressors (θ from a trace), calibrate its σ and its
     out-of-range flag on the validation split; rerun to resume after Ctrl-C."""
     _threads(threads)
+    if jobs < 1:
+        raise ValueError(f"--jobs must be >= 1, got {jobs}")
     sets: dict[str, Any] = {}
     if config is not None:
         import yaml
@@ -115,7 +126,7 @@ def train(
         with StopFlag() as stop:
             est = train_estimator(data, out, model_sets=model_sets, fit_sets=fit_sets,
                                   ens_sets=ens_sets, max_train=max_train, stop=stop,
-                                  progress=bar)  # fmt: skip
+                                  progress=bar, jobs=jobs, threads=threads or 1)  # fmt: skip
     finally:
         bar.close()
     typer.echo(f"wrote {out} ({len(est.members)} members, {est.manifest['num_params']} "

@@ -33,7 +33,13 @@ from typing import Any
 import numpy as np
 
 from neurotwin.interrupt import StopFlag
-from neurotwin.inverse.fit import FitConfig, embed_array, fit_regressor, predict_array
+from neurotwin.inverse.fit import (
+    FitConfig,
+    FitInterrupted,
+    embed_array,
+    fit_regressor,
+    predict_array,
+)
 from neurotwin.inverse.ood import OODDetector, fit_ood
 from neurotwin.inverse.regressor import InverseCNN, RegressorConfig, _coerce, _req
 from neurotwin.train.checkpoint import (
@@ -230,6 +236,131 @@ def _folds(n: int, m: int, seed: int) -> list[np.ndarray]:
     return [np.sort(f) for f in np.array_split(order, m)]
 
 
+def _member_split(
+    arrays: tuple[np.ndarray, ...], folds: list[np.ndarray], k: int
+) -> tuple[np.ndarray, ...]:
+    """Member ``k``'s (x, z) to train on and (x, z) to stop on."""
+    x_train, z_train, x_val, z_val = arrays
+    if not folds:
+        return x_train, z_train, x_val, z_val
+    val_idx = folds[k]
+    tr_idx = np.setdiff1d(np.arange(len(x_train)), val_idx)
+    return x_train[tr_idx], z_train[tr_idx], x_train[val_idx], z_train[val_idx]
+
+
+def _train_member(
+    out: Path,
+    k: int,
+    arrays: tuple[np.ndarray, ...],
+    folds: list[np.ndarray],
+    model_cfg: RegressorConfig,
+    fit_cfg: FitConfig,
+    stop: StopFlag | None,
+    progress: Callable[[dict[str, float]], None] | None,
+) -> None:
+    """Train (or resume) member ``k`` and save it as ``members/member_KK.pt``."""
+    xs, zs, xv, zv = _member_split(arrays, folds, k)
+    state = out / "members" / f"member_{k:02d}.state.pt"
+    res = fit_regressor(
+        model_cfg, fit_cfg.replace(seed=fit_cfg.seed + k), xs, zs, xv, zv,
+        checkpoint=state, stop=stop, progress=progress,
+    )  # fmt: skip
+    summary = {
+        "member": k, "best_epoch": res.best_epoch, "best_val": res.best_val,
+        "epochs": res.epochs, "elapsed_s": res.elapsed_s, "stopped_by": res.stopped_by,
+    }  # fmt: skip
+    save_checkpoint(out / "members" / f"member_{k:02d}.pt",
+                    {"model_config": model_cfg.to_dict(), "state_dict": res.model.state_dict(),
+                     "summary": summary, "history": res.history})  # fmt: skip
+    state.unlink(missing_ok=True)
+
+
+class _EventStop:
+    """What :func:`fit_regressor` reads of a StopFlag (``.stop``), from an Event the parent
+    sets on Ctrl-C."""
+
+    def __init__(self, event: Any) -> None:
+        self._event = event
+
+    @property
+    def stop(self) -> bool:
+        return bool(self._event.is_set())
+
+
+def _member_job(job: dict[str, Any]) -> bool:
+    """One member in a worker process (spawned): the arrays come memory-mapped from .npy
+    files; epoch rows go to the parent through ``job["queue"]``. False if stopped early."""
+    import signal
+
+    import torch
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns Ctrl-C into the event
+    torch.set_num_threads(job["threads"])
+    arrays = tuple(np.load(f, mmap_mode="r") for f in job["arrays"])
+    k, queue = job["k"], job["queue"]
+    try:
+        _train_member(Path(job["out"]), k, arrays, job["folds"],
+                      RegressorConfig.from_dict(job["model"]), FitConfig.from_dict(job["fit"]),
+                      _EventStop(job["event"]),  # type: ignore[arg-type]
+                      lambda row: queue.put((k, row)))  # fmt: skip
+    except FitInterrupted:
+        return False
+    return True
+
+
+def _train_members_in_parallel(
+    out: Path,
+    pending: list[int],
+    arrays: tuple[np.ndarray, ...],
+    folds: list[np.ndarray],
+    model_cfg: RegressorConfig,
+    fit_cfg: FitConfig,
+    jobs: int,
+    threads: int,
+    stop: StopFlag | None,
+    progress: Callable[[int, dict[str, float]], None] | None,
+) -> None:
+    """Train the ``pending`` members ``jobs`` at a time, each in its own process with
+    ``threads`` torch threads. Each member is seeded as in a serial run, so the weights are the
+    same; Ctrl-C (``stop``) makes every running member save its epoch state and stop."""
+    import queue as queue_mod
+    import shutil
+    import tempfile
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from multiprocessing import get_context
+
+    tmp = Path(tempfile.mkdtemp(prefix=".arrays.", dir=out / "members"))
+    finished: list[bool] = []
+    try:
+        files = []
+        for name, arr in zip(("x_train", "z_train", "x_val", "z_val"), arrays, strict=True):
+            np.save(tmp / f"{name}.npy", np.ascontiguousarray(arr, dtype=np.float32))
+            files.append(str(tmp / f"{name}.npy"))
+        ctx = get_context("spawn")
+        with ctx.Manager() as manager, ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
+            rows, event = manager.Queue(), manager.Event()
+            base = {"out": str(out), "arrays": files, "folds": folds, "threads": threads,
+                    "model": model_cfg.to_dict(), "fit": fit_cfg.to_dict(), "queue": rows,
+                    "event": event}  # fmt: skip
+            running = {pool.submit(_member_job, {**base, "k": k}) for k in pending}
+            while running:
+                done, running = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
+                finished += [f.result() for f in done]
+                if stop is not None and stop.stop:
+                    event.set()
+                while True:
+                    try:
+                        k, row = rows.get_nowait()
+                    except queue_mod.Empty:
+                        break
+                    if progress is not None:
+                        progress(k, row)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if not all(finished) or (stop is not None and stop.stop):
+        raise FitInterrupted("training interrupted; rerun to resume")
+
+
 def train_ensemble(
     out: str | Path,
     x_train: np.ndarray,
@@ -244,10 +375,16 @@ def train_ensemble(
     data_info: dict[str, Any] | None = None,
     stop: StopFlag | None = None,
     progress: Callable[[int, dict[str, float]], None] | None = None,
+    jobs: int = 1,
+    threads: int = 1,
 ) -> Estimator:
     """Train (or resume) the ensemble into folder ``out``, calibrate its σ and its OOD
     detector on the validation split, and return the loaded :class:`Estimator`.
-    ``progress(member, epoch_row)`` is called after every epoch."""
+    ``progress(member, epoch_row)`` is called after every epoch. ``jobs`` > 1 trains that many
+    members at once, each in its own process with ``threads`` torch threads (the same weights
+    as one at a time)."""
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
     ens_cfg = ens_cfg or EnsembleConfig()
     out = Path(out)
     if len(x_train) < 2 * ens_cfg.n_members:
@@ -277,41 +414,20 @@ def train_ensemble(
 
     m = ens_cfg.n_members
     folds = _folds(len(x_train), m, fit_cfg.seed) if m > 1 else []
-    members: list[InverseCNN] = []
-    summaries: list[dict[str, Any]] = []
-    for k in range(m):
-        final = out / "members" / f"member_{k:02d}.pt"
-        if final.is_file():
-            members.append(_load_member(final))
-            summaries.append(load_checkpoint(final)["summary"])
-            log.info("member %d already trained", k)
-            continue
-        if m > 1:
-            val_idx = folds[k]
-            tr_idx = np.setdiff1d(np.arange(len(x_train)), val_idx)
-            xs, zs, xv, zv = x_train[tr_idx], z_train[tr_idx], x_train[val_idx], z_train[val_idx]
-        else:
-            xs, zs, xv, zv = x_train, z_train, x_val, z_val
-        state = out / "members" / f"member_{k:02d}.state.pt"
-        res = fit_regressor(
-            model_cfg, fit_cfg.replace(seed=fit_cfg.seed + k), xs, zs, xv, zv,
-            checkpoint=state, stop=stop,
-            progress=(lambda row, k=k: progress(k, row)) if progress else None,
-        )  # fmt: skip
-        summary = {
-            "member": k, "best_epoch": res.best_epoch, "best_val": res.best_val,
-            "epochs": res.epochs, "elapsed_s": res.elapsed_s, "stopped_by": res.stopped_by,
-        }  # fmt: skip
-        save_checkpoint(final, {"model_config": model_cfg.to_dict(),
-                                "state_dict": res.model.state_dict(), "summary": summary,
-                                "history": res.history})  # fmt: skip
-        state.unlink(missing_ok=True)
-        members.append(res.model)
-        summaries.append(summary)
-        if stop is not None and stop.stop:
-            from neurotwin.inverse.fit import FitInterrupted
-
-            raise FitInterrupted(f"stopped after member {k + 1} of {m}; rerun to resume")
+    arrays = (x_train, z_train, x_val, z_val)
+    finals = [out / "members" / f"member_{k:02d}.pt" for k in range(m)]
+    pending = [k for k in range(m) if not finals[k].is_file()]
+    if jobs > 1 and len(pending) > 1:
+        _train_members_in_parallel(out, pending, arrays, folds, model_cfg, fit_cfg, jobs,
+                                   threads, stop, progress)  # fmt: skip
+    else:
+        for k in pending:
+            _train_member(out, k, arrays, folds, model_cfg, fit_cfg, stop,
+                          (lambda row, k=k: progress(k, row)) if progress else None)  # fmt: skip
+            if stop is not None and stop.stop:
+                raise FitInterrupted(f"stopped after member {k + 1} of {m}; rerun to resume")
+    members: list[InverseCNN] = [_load_member(f) for f in finals]
+    summaries: list[dict[str, Any]] = [load_checkpoint(f)["summary"] for f in finals]
 
     est = Estimator(out, manifest, members, None)
     # σ calibration on the validation split

@@ -128,8 +128,11 @@ def train_estimator(
     max_train: int | None = None,
     stop: StopFlag | None = None,
     progress: Callable[[int, dict[str, float]], None] | None = None,
+    jobs: int = 1,
+    threads: int = 1,
 ) -> Estimator:
-    """Train (or resume) an estimator folder ``out`` on the dataset ``data``."""
+    """Train (or resume) an estimator folder ``out`` on the dataset ``data`` (``jobs`` members
+    at once, ``threads`` torch threads each: :func:`train_ensemble`)."""
     tr = load_split(data, "train", max_train)
     va = load_split(data, "valid")
     model_cfg = default_regressor(tr.x.shape[1], tr.z.shape[1], **(model_sets or {}))
@@ -138,7 +141,7 @@ def train_estimator(
     return train_ensemble(
         out, tr.x, tr.z, va.x, va.z, model_cfg=model_cfg, fit_cfg=fit_cfg, ens_cfg=ens_cfg,
         meta=_estimator_meta(tr.meta), data_info={"path": str(Path(data).resolve())},
-        stop=stop, progress=progress,
+        stop=stop, progress=progress, jobs=jobs, threads=threads,
     )  # fmt: skip
 
 
