@@ -345,9 +345,11 @@ def _train_members_in_parallel(
             running = {pool.submit(_member_job, {**base, "k": k}) for k in pending}
             while running:
                 done, running = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
-                finished += [f.result() for f in done]
+                finished += [not f.cancelled() and f.result() for f in done]
                 if stop is not None and stop.stop:
-                    event.set()
+                    event.set()  # running members save their state and return
+                    for f in running:
+                        f.cancel()  # members not started yet stay pending
                 while True:
                     try:
                         k, row = rows.get_nowait()
