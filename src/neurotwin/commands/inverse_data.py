@@ -1,5 +1,5 @@
 """Commands of ``neurotwin inverse`` (see neurotwin.commands.inverse): ``models``,
-``simulate`` and ``make-data``."""
+``simulate``, ``identifiability`` and ``make-data``."""
 
 from __future__ import annotations
 
@@ -144,6 +144,32 @@ def _simulate(
         typer.echo(f"wrote {plot}")
 
 
+def _identifiability(
+    model: str,
+    stimulus: str | None,
+    sets: list[str] | None,
+    points: int,
+    noise_mv: float,
+    seed: int,
+    as_json: bool,
+) -> None:
+    from neurotwin.inverse.identifiability import local_identifiability
+
+    sim, stim = _build(model, stimulus, sets)
+    res = local_identifiability(sim, stim, n_points=points, noise_mV=noise_mv, seed=seed)
+    if as_json:
+        typer.echo(json.dumps(res.to_dict(), indent=2))
+        return
+    typer.echo(
+        f"{model}, {stim.kind} stimulus, {points} parameter sets, {noise_mv:g} mV white noise: "
+        "the best standard deviation any unbiased estimate can reach (Cramér–Rao), in % of "
+        "the prior range"
+    )
+    typer.echo(f"    {'parameter':12s} {'bound (%)':>10s} {'best R²':>8s} {'mV RMS/unit':>12s}")
+    for name, sd, r2, rms in zip(res.names, res.sd_median, res.r2_bound, res.rms_mV, strict=True):
+        typer.echo(f"    {name:12s} {50 * sd:10.3g} {r2:8.3f} {rms:12.3g}")
+
+
 def _make_data(
     model: str,
     n: int,
@@ -243,6 +269,27 @@ def register(inverse_app: typer.Typer) -> None:
     ) -> None:
         """Simulate one parameter set under a stimulus; print a summary, save or plot it."""
         friendly(_simulate)(model, stimulus, set_, param, out, plot)
+
+    @inverse_app.command("identifiability")
+    def identifiability_cmd(
+        model: Annotated[str, typer.Option(help="Simulator (see `neurotwin inverse models`).")],
+        stimulus: Annotated[
+            str | None, typer.Option(help="reset_chirp (default) | step | ramp | noise.")
+        ] = None,
+        set_: Annotated[
+            list[str] | None,
+            typer.Option("--set", help="Simulator setting or stimulus field KEY=VALUE."),
+        ] = None,
+        points: Annotated[int, typer.Option(help="Parameter sets drawn from the prior.")] = 16,
+        noise_mv: Annotated[
+            float, typer.Option("--noise-mv", help="White measurement noise per sample (mV).")
+        ] = 1.0,
+        seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+        as_json: Annotated[bool, typer.Option("--json")] = False,
+    ) -> None:
+        """How precisely a trace under this stimulus could pin each parameter down, at best
+        (Cramér–Rao bound from the trace's local sensitivities; compare protocols with it)."""
+        friendly(_identifiability)(model, stimulus, set_, points, noise_mv, seed, as_json)
 
     @inverse_app.command("make-data")
     def make_data_cmd(
