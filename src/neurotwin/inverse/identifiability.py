@@ -12,9 +12,9 @@ This is a local, linear statement. A small bound says the trace holds the inform
 not say a regressor learns it from a finite dataset (spike times make the map from θ to V very
 rough; for spiking traces the difference quotients themselves depend on ``step``, as spikes
 shift by whole samples, so compare protocols at the same step). A large bound does say no
-estimator can do better — a protocol that leaves a parameter
-unidentified should be changed, not trained harder. ``r2_bound`` turns the bound into the best
-R² it allows under the uniform prior (variance 1/3 in scaled units), averaged over the points.
+estimator can do better: a protocol that leaves a parameter unidentified should be changed,
+not trained harder. ``r2_bound`` turns the bound into the best R² it allows under the uniform
+prior (variance 1/3 in scaled units), averaged over the points.
 """
 
 from __future__ import annotations

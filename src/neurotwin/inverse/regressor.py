@@ -1,11 +1,11 @@
 """The inverse regressor: a 1D CNN from a (transformed) voltage trace to K scaled parameters.
 
-``(B, T)`` features → optional input stage (an average pool, or a learnable strided convolution:
-``input_conv``) → conv blocks (Conv1d, optional BatchNorm1d,
-LeakyReLU, MaxPool1d) →
-flatten → fully connected blocks (Linear, LeakyReLU, Dropout) → an embedding ``(B, E)`` →
-``Linear(E, K)`` → ``out_scale · tanh`` so every output lies in ``(-out_scale, out_scale)``
-(targets are scaled to [-1, 1]; the margin lets the network reach the edges of the prior).
+``(B, T)`` features → optional input stage (an average pool, or a learnable strided
+convolution: ``input_conv``) → conv blocks (Conv1d, optional BatchNorm1d, LeakyReLU,
+MaxPool1d) → flatten → fully connected blocks (Linear, LeakyReLU, Dropout) → an embedding
+``(B, E)`` → ``Linear(E, K)`` → ``out_scale · tanh`` so every output lies in
+``(-out_scale, out_scale)`` (targets are scaled to [-1, 1]; the margin lets the network reach
+the edges of the prior).
 
 The network standardises its input with two buffers (``in_mean``, ``in_std``, set from the
 training features by :meth:`InverseCNN.set_input_scaling`), so a saved member is self-contained.
