@@ -40,16 +40,15 @@ class _EpochBar:
     """A tqdm bar over members × epochs, fed by the ensemble's progress callback."""
 
     def __init__(self, quiet: bool, members: int, max_epochs: int) -> None:
-        self.quiet, self.members, self.max_epochs = quiet, members, max_epochs
-        self.bar: Any = None
+        from tqdm import tqdm
+
+        self.members = members
+        # started now, so its clock (rate, time left) counts from the start of the command
+        self.bar = tqdm(total=members * max_epochs, unit="epoch", disable=quiet,
+                        dynamic_ncols=True)  # fmt: skip
         self.epochs: dict[int, int] = {}  # member -> epochs done (members may run at once)
 
     def __call__(self, member: int, row: dict[str, float]) -> None:
-        from tqdm import tqdm
-
-        if self.bar is None:
-            self.bar = tqdm(total=self.members * self.max_epochs, unit="epoch",
-                            disable=self.quiet, dynamic_ncols=True)  # fmt: skip
         self.epochs[member] = int(row["epoch"])
         self.bar.n = sum(self.epochs.values())
         self.bar.set_description(f"member {member + 1}/{self.members}")
@@ -57,8 +56,7 @@ class _EpochBar:
         self.bar.refresh()
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+        self.bar.close()
 
 
 def _print_metrics(m: dict[str, Any]) -> None:
