@@ -15,6 +15,16 @@ from neurotwin.commands.common import friendly, parse_sets, save_npz
 
 __all__ = ["register", "split_sets"]
 
+# options shared by simulate, identifiability and make-data
+ModelOpt = Annotated[str, typer.Option(help="Simulator (see `neurotwin inverse models`).")]
+StimulusOpt = Annotated[
+    str | None, typer.Option(help="reset_chirp (default) | step | ramp | noise.")
+]
+SimSetsOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Simulator setting or stimulus field KEY=VALUE."),
+]
+
 
 def split_sets(model: str, sets: list[str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """``--set`` pairs → (simulator settings, stimulus fields); a key that is neither is refused
@@ -249,14 +259,9 @@ def register(inverse_app: typer.Typer) -> None:
 
     @inverse_app.command("simulate")
     def simulate_cmd(
-        model: Annotated[str, typer.Option(help="Simulator (see `neurotwin inverse models`).")],
-        stimulus: Annotated[
-            str | None, typer.Option(help="reset_chirp | step | ramp | noise.")
-        ] = None,
-        set_: Annotated[
-            list[str] | None,
-            typer.Option("--set", help="Simulator setting or stimulus field KEY=VALUE."),
-        ] = None,
+        model: ModelOpt,
+        stimulus: StimulusOpt = None,
+        set_: SimSetsOpt = None,
         param: Annotated[
             list[str] | None,
             typer.Option("--param", help="Parameter NAME=VALUE (others: typical values)."),
@@ -272,14 +277,9 @@ def register(inverse_app: typer.Typer) -> None:
 
     @inverse_app.command("identifiability")
     def identifiability_cmd(
-        model: Annotated[str, typer.Option(help="Simulator (see `neurotwin inverse models`).")],
-        stimulus: Annotated[
-            str | None, typer.Option(help="reset_chirp (default) | step | ramp | noise.")
-        ] = None,
-        set_: Annotated[
-            list[str] | None,
-            typer.Option("--set", help="Simulator setting or stimulus field KEY=VALUE."),
-        ] = None,
+        model: ModelOpt,
+        stimulus: StimulusOpt = None,
+        set_: SimSetsOpt = None,
         points: Annotated[int, typer.Option(help="Parameter sets drawn from the prior.")] = 16,
         noise_mv: Annotated[
             float, typer.Option("--noise-mv", help="White measurement noise per sample (mV).")
@@ -293,7 +293,7 @@ def register(inverse_app: typer.Typer) -> None:
 
     @inverse_app.command("make-data")
     def make_data_cmd(
-        model: Annotated[str, typer.Option(help="Simulator (see `neurotwin inverse models`).")],
+        model: ModelOpt,
         n: Annotated[
             int,
             typer.Option(
@@ -302,13 +302,8 @@ def register(inverse_app: typer.Typer) -> None:
             ),
         ],
         out: Annotated[Path, typer.Option(help="Dataset folder (Zarr); rerun to resume.")],
-        stimulus: Annotated[
-            str | None, typer.Option(help="reset_chirp (default) | step | ramp | noise.")
-        ] = None,
-        set_: Annotated[
-            list[str] | None,
-            typer.Option("--set", help="Simulator setting or stimulus field KEY=VALUE."),
-        ] = None,
+        stimulus: StimulusOpt = None,
+        set_: SimSetsOpt = None,
         seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
         workers: Annotated[
             int | None, typer.Option(help="Local processes (default: all cores).")
