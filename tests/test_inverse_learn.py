@@ -432,6 +432,25 @@ def test_izhikevich_make_train_evaluate_predict(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     assert "resampled from 0.2 ms to 0.1 ms" in r.output and "verdict:" in r.output
     assert (tmp_path / "fit.png").is_file()
+    # --refine: the fit reproduces the trace at least as well as the estimate
+    np.save(tmp_path / "tr.npy", v)
+    args = ["--estimator", str(est), "--trace", str(tmp_path / "tr.npy"), "--refine", "--json"]
+    r = runner.invoke(app, ["inverse", "predict", *args])
+    assert r.exit_code == 0, r.output
+    refined = json.loads(r.output)["refined"]
+    assert [p["name"] for p in refined["params"]] == ["a", "b", "c", "d"]
+    assert refined["rms_mV"] <= refined["rms_start_mV"] and refined["n_sims"] > 4
+    r = runner.invoke(app, ["inverse", "evaluate", "--estimator", str(est), "--data", str(data),
+                            "--out", str(tmp_path / "ev"), "--refine", "2", "--workers", "1",
+                            "-q"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "refined fits of 2 traces" in r.output and "equivalent far fits" in r.output
+    rep = json.loads((tmp_path / "ev" / "refine.json").read_text())
+    assert rep["n"] == 2 and len(rep["traces"]) == 2 and (tmp_path / "ev" / "refine.png").is_file()
+    assert all(t["rms_mV"] <= t["rms_start_mV"] for t in rep["traces"])
+    r = runner.invoke(app, ["inverse", "evaluate", "--estimator", str(est), "--data", str(data),
+                            "--refine", "1"])  # fmt: skip
+    assert r.exit_code == 2 and "--refine must be >= 2" in r.output
     # the same folder with another configuration is refused in one line
     r = runner.invoke(app, ["inverse", "train", "--data", str(data), "--out", str(est),
                             "--members", "3", "-q", *TINY])  # fmt: skip

@@ -21,6 +21,10 @@ SetsOpt = Annotated[
     typer.Option("--set", help="model.FIELD=V, fit.FIELD=V or ensemble.FIELD=V (repeatable)."),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+TolOpt = Annotated[
+    float,
+    typer.Option("--tol-mv", help="A refined fit within this RMS (mV) reproduces the trace."),
+]
 ThreadsOpt = Annotated[
     int | None,
     typer.Option(help="torch CPU threads (default: torch's choice; 1 is fastest on a busy CPU)."),
@@ -139,16 +143,63 @@ def evaluate(
     out: Annotated[Path | None, typer.Option(help="Folder for metrics.json and figures.")] = None,
     split: Annotated[str, typer.Option(help="train | valid | test")] = "test",
     max_n: Annotated[int | None, typer.Option(help="First N traces of the split.")] = None,
+    refine: Annotated[
+        int | None,
+        typer.Option(
+            help="Also fit the simulator to the first N traces from the estimates "
+            "(refine.json: trace RMS, R² before and after, equivalent distant fits)."
+        ),
+    ] = None,
+    tol_mv: TolOpt = 1.0,
+    workers: Annotated[
+        int | None, typer.Option(help="Processes for --refine (default: all cores).")
+    ] = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """R² per parameter, ±1σ/±2σ coverage, calibration curve and figures on a split."""
     from neurotwin.inverse.ensemble import load_estimator
     from neurotwin.inverse.pipeline import evaluate_estimator
 
+    if refine is not None and refine < 2:
+        raise ValueError(f"--refine must be >= 2 traces, got {refine}")
     est = load_estimator(estimator)
     out = out or estimator / "eval"
     m = evaluate_estimator(est, data, split, out, max_n=max_n)
     _print_metrics(m)
     typer.echo(f"wrote {out}/metrics.json and figures")
+    if refine is not None:
+        _evaluate_refined(est, data, split, refine, tol_mv, workers, quiet, out)
+
+
+def _evaluate_refined(est: Any, data: Path, split: str, n: int, tol_mv: float,
+                      workers: int | None, quiet: bool, out: Path) -> None:  # fmt: skip
+    from tqdm import tqdm
+
+    from neurotwin.data.generate import default_workers
+    from neurotwin.inverse.refine import FAR, refine_split
+    from neurotwin.plots.inverse import refinement_figure, save_figure
+    from neurotwin.train.checkpoint import write_json
+
+    with tqdm(total=n, unit="trace", desc="refine", disable=quiet, dynamic_ncols=True) as bar:
+        r = refine_split(est, data, split, n, tol_mV=tol_mv,
+                         workers=workers or default_workers(), progress=bar.update)  # fmt: skip
+    write_json(out / "refine.json", r)
+    save_figure(refinement_figure(r, FAR), out / "refine.png")
+    typer.echo(
+        f"refined fits of {r['n']} traces ({r['n_sims']} simulations): trace RMS median "
+        f"{r['rms_estimate_mV_median']:.2f} mV at the estimate -> "
+        f"{r['rms_refined_mV_median']:.2f} mV; mean R² {r['mean_r2_estimate']:.4f} -> "
+        f"{r['mean_r2_refined']:.4f}"
+    )
+    typer.echo(
+        f"{100 * r['share_within_tol']:.0f}% of the fits reproduce the trace to {tol_mv:g} mV "
+        f"RMS; {100 * r['share_equivalent_far']:.0f}% do so with a parameter a quarter of its "
+        "range or more from the truth:"
+    )
+    for name, p in r["params"].items():
+        typer.echo(f"    {name:12s} R² {p['r2_estimate']:6.3f} -> {p['r2_refined']:6.3f}   "
+                   f"equivalent far fits {100 * p['share_equivalent_far']:4.0f}%")  # fmt: skip
+    typer.echo(f"wrote {out}/refine.json and refine.png")
 
 
 def posterior(
@@ -241,6 +292,14 @@ def predict(
     plot: Annotated[
         Path | None, typer.Option(help="Re-simulate at the estimate and overlay (PNG).")
     ] = None,
+    refine: Annotated[
+        bool,
+        typer.Option(
+            "--refine",
+            help="Then fit the simulator to the trace from the estimate (least squares on "
+            "the trace; prints the refined values and the trace RMS before and after).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Estimate the cell's parameters from one trace, with ±1σ intervals and an out-of-range
@@ -248,13 +307,23 @@ def predict(
     import numpy as np
 
     from neurotwin.inverse.ensemble import load_estimator
-    from neurotwin.inverse.predict import fit_to_estimator, load_trace, predict_trace, resimulate
+    from neurotwin.inverse.predict import (
+        fit_to_estimator,
+        load_trace,
+        predict_trace,
+        refine_prediction,
+        resimulate,
+    )
 
     est = load_estimator(estimator)
     tr = load_trace(trace, dt_ms=dt_ms, default_dt_ms=est.dt_ms)
     res = predict_trace(est, tr)
+    refined = refine_prediction(est, tr, res) if refine else None
     if as_json:
-        typer.echo(json.dumps(res.to_dict(), indent=2))
+        out = res.to_dict()
+        if refined is not None:
+            out["refined"] = refined
+        typer.echo(json.dumps(out, indent=2))
     else:
         for note in res.notes:
             typer.echo(f"note: {note}")
@@ -270,13 +339,23 @@ def predict(
             typer.echo(f"verdict: {verdict} (score {score}, threshold {thr:.2f})")
             for r in res.reasons:
                 typer.echo(f"  - {r}")
+        if refined is not None:
+            typer.echo(
+                f"refined fit: trace RMS {refined['rms_start_mV']:.2f} mV at the estimate -> "
+                f"{refined['rms_mV']:.2f} mV ({refined['n_sims']} simulations)"
+            )
+            for p in refined["params"]:
+                typer.echo(f"{p['name']:>12} = {p['value']:.4g} {p['unit']}")
     if plot is not None:
         from neurotwin.plots.inverse import plot_trace_overlay, plt, save_figure
 
         obs = fit_to_estimator(tr, est)
         sim, dt = resimulate(est, np.array([p.value for p in res.params]))
+        fitted = None
+        if refined is not None:
+            fitted, _ = resimulate(est, np.array([p["value"] for p in refined["params"]]))
         fig, ax = plt.subplots(figsize=(10, 3.5))
-        plot_trace_overlay(obs.v_mv, sim, dt, ax=ax)
+        plot_trace_overlay(obs.v_mv, sim, dt, refined=fitted, ax=ax)
         ax.set_title(f"{est.meta.get('simulator', {}).get('name', '')} at the estimate")
         fig.tight_layout()
         save_figure(fig, plot)

@@ -243,16 +243,34 @@ def predict_trace(estimator: Estimator, trace: Trace) -> TracePrediction:
     return TracePrediction(params, score, flag, at_limit, reasons, trace.notes)
 
 
+def refine_prediction(
+    estimator: Estimator, trace: Trace, pred: TracePrediction, **opts: Any
+) -> dict[str, Any]:
+    """Fit the estimator's simulator to ``trace`` from ``pred``'s estimate
+    (:func:`neurotwin.inverse.refine.fit_trace`): the refined parameters (name, unit, value,
+    z), the trace RMS at the estimate and after (mV), and the simulations used."""
+    from neurotwin.inverse.refine import estimator_simulator, fit_trace
+
+    trace = fit_to_estimator(trace, estimator)
+    sim, stim = estimator_simulator(estimator.meta, str(estimator.path))
+    fit = fit_trace(sim, stim, trace.v_mv, np.array([p.z for p in pred.params]), **opts)
+    specs = _param_specs(estimator)
+    phys = unscale(fit.z, specs)
+    return {
+        "params": [
+            {"name": s[0], "unit": s[1], "value": float(v), "z": float(z)}
+            for s, v, z in zip(specs, phys, fit.z, strict=True)
+        ],  # fmt: skip
+        "rms_start_mV": fit.rms_start_mV,
+        "rms_mV": fit.rms_mV,
+        "n_sims": fit.n_sims,
+    }
+
+
 def resimulate(estimator: Estimator, theta: np.ndarray) -> tuple[np.ndarray, float]:
     """Simulate the estimator's cell at physical ``theta`` (K,) under its stimulus: (V (T,), dt)."""
-    from neurotwin.inverse.simulators import get_simulator
-    from neurotwin.inverse.stimuli import Stimulus
+    from neurotwin.inverse.refine import estimator_simulator
 
-    meta = estimator.meta
-    sim_meta = meta.get("simulator")
-    if not sim_meta or "stimulus" not in meta:
-        raise ValueError(f"{estimator.path} does not name a simulator and stimulus to re-simulate")
-    sim = get_simulator(sim_meta["name"], **(sim_meta.get("settings") or {}))
-    stim = Stimulus.from_dict(meta["stimulus"])
+    sim, stim = estimator_simulator(estimator.meta, str(estimator.path))
     v = sim.simulate(np.asarray(theta, dtype=np.float64)[None], stim)[0]
     return v, stim.dt_ms

@@ -85,14 +85,23 @@ def plot_learning_curve(
 
 
 def plot_trace_overlay(
-    observed: np.ndarray, simulated: np.ndarray, dt_ms: float, *, ax: Axes | None = None
+    observed: np.ndarray,
+    simulated: np.ndarray,
+    dt_ms: float,
+    *,
+    refined: np.ndarray | None = None,
+    ax: Axes | None = None,
 ) -> Axes:
-    """An observed trace and the trace re-simulated at the estimate (mV)."""
+    """An observed trace and the trace re-simulated at the estimate (and at the refined fit)
+    (mV)."""
     ax = ax or plt.gca()
     t = np.arange(len(observed)) * dt_ms
     ax.plot(t, observed, lw=0.8, label="observed")
     ax.plot(np.arange(len(simulated)) * dt_ms, simulated, lw=0.8, alpha=0.8,
             label="re-simulated at estimate")  # fmt: skip
+    if refined is not None:
+        ax.plot(np.arange(len(refined)) * dt_ms, refined, lw=0.8, alpha=0.8,
+                label="refined fit")  # fmt: skip
     ax.set_xlabel("time (ms)")
     ax.set_ylabel("V (mV)")
     ax.legend(fontsize="small")
@@ -139,6 +148,44 @@ def corner_figure(z: np.ndarray, names: list[str], max_k: int = 10) -> Figure:
             if j == 0 and i > 0:
                 ax.set_ylabel(names[i], fontsize="x-small")
     fig.suptitle("distribution of estimates (scaled)")
+    fig.tight_layout()
+    return fig
+
+
+def refinement_figure(summary: dict[str, Any], far: float) -> Figure:
+    """Per parameter: each refined fit's trace RMS (x, log) against its distance from the truth
+    (y, scaled units); fits inside the tolerance and ``far`` or more away (equivalent fits)
+    in red, the estimates' distances as grey ticks on the left."""
+    names = list(summary["params"])
+    tr = summary["traces"]
+    rms = np.array([t["rms_mV"] for t in tr])
+    err = np.abs(np.array([t["z"] for t in tr]) - np.array([t["z_true"] for t in tr]))
+    err_est = np.abs(np.array([t["z_estimate"] for t in tr]) - np.array([t["z_true"] for t in tr]))
+    tol = float(summary["tol_mV"])
+    cols = min(5, len(names))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.4 * rows), squeeze=False,
+                             sharex=True, sharey=True)  # fmt: skip
+    x = np.maximum(rms, 1e-3)
+    for j, ax in enumerate(axes.flat):
+        if j >= len(names):
+            ax.axis("off")
+            continue
+        eq = (rms <= tol) & (err[:, j] >= far)
+        ax.scatter(x[~eq], err[~eq, j], s=8, color="tab:blue", alpha=0.6)
+        ax.scatter(x[eq], err[eq, j], s=14, color="tab:red")
+        ax.plot(np.full(len(err_est), x.min() * 0.7), err_est[:, j], "_", color="grey", ms=6)
+        ax.axvline(tol, color="k", lw=0.6, ls=":")
+        ax.axhline(far, color="k", lw=0.6, ls=":")
+        ax.set_xscale("log")
+        ax.set_title(names[j], fontsize=9)
+    for ax in axes[-1]:
+        ax.set_xlabel("refined trace RMS (mV)", fontsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("|z − z_true|", fontsize=8)
+    fig.suptitle(f"Refined fits of {summary['n']} traces: red = within {tol:g} mV but a "
+                 f"parameter ≥ {far / 2:.0%} of its range off (grey: the estimates)",
+                 fontsize=9)  # fmt: skip
     fig.tight_layout()
     return fig
 
