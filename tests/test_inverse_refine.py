@@ -7,13 +7,14 @@ to end in tests/test_inverse_learn.py's Izhikevich test."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import pytest
 
-from neurotwin.inverse.refine import FAR, fit_trace, refine_summary
-from neurotwin.inverse.simulators import InverseSimulator, ParamSpec, from_scaled
+from neurotwin.inverse.refine import FAR, Refined, fit_trace, refine_summary
+from neurotwin.inverse.simulators import InverseSimulator, ParamSpec, from_scaled, get_simulator
 from neurotwin.inverse.simulators import to_scaled as scaled
 from neurotwin.inverse.stimuli import Stimulus, make_stimulus
 
@@ -133,3 +134,41 @@ def test_bad_input_is_refused() -> None:
         fit_trace(sim, stim, v, np.zeros(4), step=0.5)
     with pytest.raises(ValueError, match="smooth_ms"):
         fit_trace(sim, stim, v, np.zeros(4), smooth_ms=(-1.0,))
+
+
+def test_fit_many_keeps_done_fits_and_the_journal_resumes(tmp_path: Path) -> None:
+    from neurotwin.inverse.refine import _journal_writer, _read_journal, fit_many
+
+    sim = get_simulator("izhikevich")
+    stim = make_stimulus("step", amplitude_nA=0.05, duration_ms=60.0, delay_ms=5.0)
+    meta = {"simulator": {"name": sim.name, "settings": sim.settings()},
+            "stimulus": stim.to_dict()}  # fmt: skip
+    z = np.array([[0.1, 0.2, -0.3, 0.4], [-0.2, 0.1, 0.0, -0.5], [0.3, -0.4, 0.2, 0.0]])
+    v = sim.simulate(from_scaled(z, sim.params), stim)
+    z0 = z + 0.05
+    sig = {"estimator": "e", "opts": {"smooth_ms": [4.0, 1.0, 0.0]}}
+    journal = tmp_path / "refine.partial.jsonl"
+    seen: list[int] = []
+    write = _journal_writer(journal, sig, z0)
+
+    def on_fit(i: int, fit: Refined) -> None:
+        seen.append(i)
+        write(i, fit)
+
+    full = fit_many(meta, v, z0, on_fit=on_fit, max_evals=3)
+    assert sorted(seen) == [0, 1, 2] and all(f.rms_mV <= f.rms_start_mV for f in full)
+    # an interruption cut the last line short: the two whole fits are kept, one is redone
+    lines = journal.read_text().splitlines()
+    journal.write_text("\n".join(lines[:3]) + "\n" + lines[3][:20])
+    done = _read_journal(journal, sig, z0)
+    assert sorted(done) == [0, 1]
+    seen.clear()
+    again = fit_many(meta, v, z0, done=done, on_fit=on_fit, max_evals=3)
+    assert seen == [2]  # only the missing fit ran
+    for a, b in zip(again, full, strict=True):
+        np.testing.assert_allclose(a.z, b.z, atol=1e-12)
+    assert sorted(_read_journal(journal, sig, z0)) == [0, 1, 2]  # every line whole again
+    # negative controls: other starts are not reused; another signature starts afresh
+    assert sorted(_read_journal(journal, sig, z0 + 0.01)) == []
+    assert _read_journal(journal, {**sig, "estimator": "other"}, z0) == {}
+    assert not journal.exists()

@@ -147,7 +147,8 @@ def evaluate(
         int | None,
         typer.Option(
             help="Also fit the simulator to the first N traces from the estimates "
-            "(refine.json: trace RMS, R² before and after, equivalent distant fits)."
+            "(refine.json: trace RMS, R² before and after, equivalent distant fits); "
+            "rerun after Ctrl-C to keep the fits made."
         ),
     ] = None,
     tol_mv: TolOpt = 1.0,
@@ -181,9 +182,10 @@ def _evaluate_refined(est: Any, data: Path, split: str, n: int, tol_mv: float,
     from neurotwin.train.checkpoint import write_json
 
     with tqdm(total=n, unit="trace", desc="refine", disable=quiet, dynamic_ncols=True) as bar:
-        r = refine_split(est, data, split, n, tol_mV=tol_mv,
-                         workers=workers or default_workers(), progress=bar.update)  # fmt: skip
+        r = refine_split(est, data, split, n, tol_mV=tol_mv, workers=workers or default_workers(),
+                         progress=bar.update, journal=out / "refine.partial.jsonl")  # fmt: skip
     write_json(out / "refine.json", r)
+    (out / "refine.partial.jsonl").unlink()
     save_figure(refinement_figure(r, FAR), out / "refine.png")
     typer.echo(
         f"refined fits of {r['n']} traces ({r['n_sims']} simulations): trace RMS median "

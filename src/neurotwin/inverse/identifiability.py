@@ -8,13 +8,15 @@ on the standard deviation of any unbiased estimate of parameter k is ``sqrt((F�
 accounts for the other parameters being unknown too: a parameter whose effect another one can
 mimic gets a large bound even if it moves the trace a lot.
 
-This is a local, linear statement. A small bound says the trace holds the information; it does
-not say a regressor learns it from a finite dataset (spike times make the map from θ to V very
-rough; for spiking traces the difference quotients themselves depend on ``step``, as spikes
-shift by whole samples, so compare protocols at the same step). A large bound does say no
-estimator can do better: a protocol that leaves a parameter unidentified should be changed,
-not trained harder. ``r2_bound`` turns the bound into the best R² it allows under the uniform
-prior (variance 1/3 in scaled units), averaged over the points.
+This is a local, linear statement. A small bound says the trace tells each θ from its
+neighbours; it does not say a regressor learns that from a finite dataset (spike times make
+the map from θ to V very rough; for spiking traces the difference quotients themselves depend
+on ``step``, as spikes shift by whole samples, so compare protocols at the same step), nor that
+no distant θ gives nearly the same trace: :func:`neurotwin.inverse.refine.refine_split` looks
+for such equivalent fits. A large bound does say no estimator can do better: a protocol that
+leaves a parameter unidentified should be changed, not trained harder. ``r2_bound`` turns the
+bound into the best R² it allows under the uniform prior (variance 1/3 in scaled units),
+averaged over the points.
 """
 
 from __future__ import annotations

@@ -18,10 +18,12 @@ does not see). A fit can stop in a local minimum, so a fit far from the trace pr
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -88,8 +90,8 @@ class _Fitter:
 
         def jac(z: np.ndarray) -> np.ndarray:
             h = np.where(z + self.step > 1.0, -self.step, self.step)
-            shifted = z[None] + np.diag(h)
-            return ((self.residuals(shifted) - fun(z)) / h[:, None]).T
+            r = self.residuals(np.vstack([z, z[None] + np.diag(h)]))  # one batch
+            return ((r[1:] - r[0]) / h[:, None]).T
 
         res = least_squares(fun, np.clip(z0, -1.0, 1.0), jac=jac, bounds=(-1.0, 1.0),
                             method="trf", max_nfev=max_evals, ftol=1e-4, xtol=1e-4)  # fmt: skip
@@ -140,9 +142,15 @@ def estimator_simulator(meta: dict[str, Any], where: str = "the estimator") -> t
     return sim, Stimulus.from_dict(meta["stimulus"])
 
 
-def _fit_task(meta: dict[str, Any], v: np.ndarray, z0: np.ndarray, opts: dict[str, Any]) -> Refined:
+@lru_cache(maxsize=2)
+def _cached_simulator(key: str) -> tuple[InverseSimulator, Stimulus]:
+    return estimator_simulator(json.loads(key))
+
+
+def _fit_task(key: str, v: np.ndarray, z0: np.ndarray, opts: dict[str, Any]) -> Refined:
+    """One fit in a worker process; the simulator is built once per process."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    sim, stim = estimator_simulator(meta)
+    sim, stim = _cached_simulator(key)
     return fit_trace(sim, stim, v, z0, **opts)
 
 
@@ -153,39 +161,44 @@ def fit_many(
     *,
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
+    done: dict[int, Refined] | None = None,
+    on_fit: Callable[[int, Refined], None] | None = None,
     **opts: Any,
 ) -> list[Refined]:
     """:func:`fit_trace` for each row of ``v_obs_mV`` (N, T) from ``z0`` (N, K), in
-    ``workers`` processes."""
+    ``workers`` processes; rows in ``done`` are kept, ``on_fit(i, fit)`` sees each new one."""
+    results: dict[int, Refined] = dict(done or {})
+    todo = [i for i in range(len(v_obs_mV)) if i not in results]
+    if progress is not None and results:
+        progress(len(results))
+
+    def finish(i: int, fit: Refined) -> None:
+        results[i] = fit
+        if on_fit is not None:
+            on_fit(i, fit)
+        if progress is not None:
+            progress(1)
+
+    key = json.dumps({k: meta[k] for k in ("simulator", "stimulus")}, sort_keys=True)
     if workers <= 1:
-        sim, stim = estimator_simulator(meta)
-        out = []
-        for v, z in zip(v_obs_mV, z0, strict=True):
-            out.append(fit_trace(sim, stim, v, z, **opts))
-            if progress is not None:
-                progress(1)
-        return out
+        for i in todo:
+            finish(i, _fit_task(key, v_obs_mV[i], z0[i], opts))
+        return [results[i] for i in range(len(v_obs_mV))]
     from neurotwin.data.generate import _init_worker
 
-    results: dict[int, Refined] = {}
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
                              initializer=_init_worker) as pool:  # fmt: skip
-        futures: dict[Future[Refined], int] = {
-            pool.submit(_fit_task, meta, v, z, opts): i
-            for i, (v, z) in enumerate(zip(v_obs_mV, z0, strict=True))
-        }
+        futures = {pool.submit(_fit_task, key, v_obs_mV[i], z0[i], opts): i for i in todo}
         try:
             pending = set(futures)
             while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    results[futures[fut]] = fut.result()
-                    if progress is not None:
-                        progress(1)
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    finish(futures[fut], fut.result())
         finally:
             for fut in futures:
                 fut.cancel()
-    return [results[i] for i in range(len(results))]
+    return [results[i] for i in range(len(v_obs_mV))]
 
 
 def refine_summary(
@@ -234,10 +247,12 @@ def refine_split(
     tol_mV: float = 1.0,
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
+    journal: Path | None = None,
     **opts: Any,
 ) -> dict[str, Any]:
     """Refine the estimator's estimates of the first ``n`` traces of ``split`` and compare
-    with the truth (:func:`refine_summary`)."""
+    with the truth (:func:`refine_summary`). With ``journal`` (a JSON-lines file), each fit is
+    recorded as it finishes and a rerun after an interruption keeps those already made."""
     from neurotwin.inverse.pipeline import load_split
 
     if not (isinstance(n, int) and n >= 2):
@@ -246,10 +261,60 @@ def refine_split(
         raise ValueError(f"tol_mV must be > 0, got {tol_mV!r}")
     sp = load_split(data, split, n, transform=estimator.meta.get("transform"))
     est = estimator.predict_features(sp.x).mean
-    fits = fit_many(estimator.meta, sp.v_mv, est, workers=workers, progress=progress, **opts)
+    done: dict[int, Refined] = {}
+    on_fit = None
+    if journal is not None:
+        signature = {"estimator": str(Path(estimator.path).resolve()),
+                     "data": str(Path(data).resolve()), "split": split, "opts": opts}  # fmt: skip
+        signature = json.loads(json.dumps(signature))  # as it reads back (lists, not tuples)
+        done = _read_journal(journal, signature, est)
+        on_fit = _journal_writer(journal, signature, est)
+    fits = fit_many(estimator.meta, sp.v_mv, est, workers=workers, progress=progress,
+                    done=done, on_fit=on_fit, **opts)  # fmt: skip
     out = refine_summary(sp.z.astype(np.float64), est, fits, estimator.param_names, tol_mV)
     out["split"] = split
     return out
+
+
+def _read_journal(path: Path, signature: dict[str, Any], z0: np.ndarray) -> dict[int, Refined]:
+    """Fits already made for the same estimator, data, split and options from the same
+    starts ``z0`` (one JSON line per fit after a signature line); a journal for anything else
+    is started afresh."""
+    if not path.is_file():
+        return {}
+    lines = path.read_text().splitlines()
+    if not lines or json.loads(lines[0]) != signature:
+        path.unlink()
+        return {}
+    done: dict[int, Refined] = {}
+    kept = lines[:1]
+    for line in lines[1:]:
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:  # a line cut short by an interruption
+            continue
+        i = row["i"]
+        if 0 <= i < len(z0) and np.allclose(row["z0"], z0[i], atol=1e-6):
+            done[i] = Refined(np.asarray(row["z"]), row["rms_start_mV"], row["rms_mV"],
+                              row["n_sims"])  # fmt: skip
+            kept.append(line)
+    if len(kept) < len(lines):  # drop cut and stale lines, so that appends stay whole
+        path.write_text("\n".join(kept) + "\n")
+    return done
+
+
+def _journal_writer(
+    path: Path, signature: dict[str, Any], z0: np.ndarray
+) -> Callable[[int, Refined], None]:
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(signature) + "\n")
+
+    def write(i: int, fit: Refined) -> None:
+        with path.open("a") as f:
+            f.write(json.dumps({"i": i, "z0": z0[i].tolist(), **fit.to_dict()}) + "\n")
+
+    return write
 
 
 __all__ = ["Refined", "estimator_simulator", "fit_many", "fit_trace", "refine_split",
