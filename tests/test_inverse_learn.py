@@ -440,6 +440,13 @@ def test_izhikevich_make_train_evaluate_predict(tmp_path: Path) -> None:
     refined = json.loads(r.output)["refined"]
     assert [p["name"] for p in refined["params"]] == ["a", "b", "c", "d"]
     assert refined["rms_mV"] <= refined["rms_start_mV"] and refined["n_sims"] > 4
+    assert refined["n_starts"] == 3  # the estimate and each of the two members'
+    for p in refined["params"]:  # the best fit lies inside the range of the close fits
+        assert (p["low"] is None) == (refined["n_within_tol"] == 0)
+        if p["low"] is not None:
+            assert p["low"] <= p["value"] <= p["high"]
+    r = runner.invoke(app, ["inverse", "predict", *args[:-1], "--tol-mv", "1000"])
+    assert r.exit_code == 0 and "3 of the 3 fits reproduce the trace to 1000 mV" in r.output
     r = runner.invoke(app, ["inverse", "evaluate", "--estimator", str(est), "--data", str(data),
                             "--out", str(tmp_path / "ev"), "--refine", "2", "--workers", "1",
                             "-q"])  # fmt: skip

@@ -298,10 +298,12 @@ def predict(
         bool,
         typer.Option(
             "--refine",
-            help="Then fit the simulator to the trace from the estimate (least squares on "
-            "the trace; prints the refined values and the trace RMS before and after).",
+            help="Then fit the simulator to the trace from the estimate and from each "
+            "member's (least squares on the trace): the best fit, the trace RMS before and "
+            "after, and each parameter's range over the fits within --tol-mv.",
         ),
     ] = False,
+    tol_mv: TolOpt = 1.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Estimate the cell's parameters from one trace, with ±1σ intervals and an out-of-range
@@ -320,7 +322,11 @@ def predict(
     est = load_estimator(estimator)
     tr = load_trace(trace, dt_ms=dt_ms, default_dt_ms=est.dt_ms)
     res = predict_trace(est, tr)
-    refined = refine_prediction(est, tr, res) if refine else None
+    refined = None
+    if refine:
+        from neurotwin.data.generate import default_workers
+
+        refined = refine_prediction(est, tr, tol_mV=tol_mv, workers=default_workers())
     if as_json:
         out = res.to_dict()
         if refined is not None:
@@ -342,12 +348,7 @@ def predict(
             for r in res.reasons:
                 typer.echo(f"  - {r}")
         if refined is not None:
-            typer.echo(
-                f"refined fit: trace RMS {refined['rms_start_mV']:.2f} mV at the estimate -> "
-                f"{refined['rms_mV']:.2f} mV ({refined['n_sims']} simulations)"
-            )
-            for p in refined["params"]:
-                typer.echo(f"{p['name']:>12} = {p['value']:.4g} {p['unit']}")
+            _print_refined(refined)
     if plot is not None:
         from neurotwin.plots.inverse import plot_trace_overlay, plt, save_figure
 
@@ -363,6 +364,24 @@ def predict(
         fig.tight_layout()
         save_figure(fig, plot)
         typer.echo(f"wrote {plot}")
+
+
+def _print_refined(r: dict[str, Any]) -> None:
+    typer.echo(
+        f"refined fit (best of {r['n_starts']} starts: the estimate and each member's): trace "
+        f"RMS {r['rms_start_mV']:.2f} mV at the estimate -> {r['rms_mV']:.2f} mV "
+        f"({r['n_sims']} simulations)"
+    )
+    n, tol = r["n_within_tol"], r["tol_mV"]
+    if n:
+        verb = "reproduces" if n == 1 else "reproduce"
+        typer.echo(f"{n} of the {r['n_starts']} fits {verb} the trace to {tol:g} mV RMS; "
+                   "each parameter's range over them:")  # fmt: skip
+    else:
+        typer.echo(f"no fit reproduces the trace to {tol:g} mV RMS")
+    for p in r["params"]:
+        span = f"   ({p['low']:.4g} .. {p['high']:.4g})" if n else ""
+        typer.echo(f"{p['name']:>12} = {p['value']:.4g} {p['unit']}{span}")
 
 
 def demo(

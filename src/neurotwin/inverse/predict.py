@@ -244,26 +244,46 @@ def predict_trace(estimator: Estimator, trace: Trace) -> TracePrediction:
 
 
 def refine_prediction(
-    estimator: Estimator, trace: Trace, pred: TracePrediction, **opts: Any
+    estimator: Estimator, trace: Trace, *, tol_mV: float = 1.0, workers: int = 1, **opts: Any
 ) -> dict[str, Any]:
-    """Fit the estimator's simulator to ``trace`` from ``pred``'s estimate
-    (:func:`neurotwin.inverse.refine.fit_trace`): the refined parameters (name, unit, value,
-    z), the trace RMS at the estimate and after (mV), and the simulations used."""
-    from neurotwin.inverse.refine import estimator_simulator, fit_trace
+    """Fit the estimator's simulator to ``trace`` (:func:`neurotwin.inverse.refine.fit_trace`)
+    from the ensemble's estimate and from each member's: the best fit's parameters (name,
+    unit, value, z) with, over every fit that reproduces the trace to ``tol_mV`` RMS, each
+    parameter's range (``low``, ``high``; None when no fit is that close); the trace RMS at
+    the estimate and at the best fit (mV); starts, fits within ``tol_mV`` and simulations."""
+    from neurotwin.inverse.refine import fit_many
 
+    if not tol_mV > 0:
+        raise ValueError(f"tol_mV must be > 0, got {tol_mV!r}")
     trace = fit_to_estimator(trace, estimator)
-    sim, stim = estimator_simulator(estimator.meta, str(estimator.path))
-    fit = fit_trace(sim, stim, trace.v_mv, np.array([p.z for p in pred.params]), **opts)
+    pred = estimator.predict_traces(trace.v_mv[None])
+    starts = np.concatenate([pred.mean, pred.members[:, 0]]) if len(pred.members) > 1 else pred.mean
+    fits = fit_many(estimator.meta, np.repeat(trace.v_mv[None], len(starts), axis=0), starts,
+                    workers=min(workers, len(starts)), **opts)  # fmt: skip
+    best = min(fits, key=lambda f: f.rms_mV)
+    close = np.array([f.z for f in fits if f.rms_mV <= tol_mV]).reshape(-1, len(best.z))
     specs = _param_specs(estimator)
-    phys = unscale(fit.z, specs)
+    phys = unscale(best.z, specs)
+    low = unscale(close.min(0), specs) if len(close) else [None] * len(specs)
+    high = unscale(close.max(0), specs) if len(close) else [None] * len(specs)
     return {
         "params": [
-            {"name": s[0], "unit": s[1], "value": float(v), "z": float(z)}
-            for s, v, z in zip(specs, phys, fit.z, strict=True)
+            {
+                "name": s[0],
+                "unit": s[1],
+                "value": float(v),
+                "z": float(z),
+                "low": None if lo is None else float(lo),
+                "high": None if hi is None else float(hi),
+            }
+            for s, v, z, lo, hi in zip(specs, phys, best.z, low, high, strict=True)
         ],  # fmt: skip
-        "rms_start_mV": fit.rms_start_mV,
-        "rms_mV": fit.rms_mV,
-        "n_sims": fit.n_sims,
+        "rms_start_mV": fits[0].rms_start_mV,
+        "rms_mV": best.rms_mV,
+        "tol_mV": tol_mV,
+        "n_starts": len(fits),
+        "n_within_tol": len(close),
+        "n_sims": int(sum(f.n_sims for f in fits)),
     }
 
 
