@@ -180,6 +180,47 @@ def _identifiability(
         typer.echo(f"    {name:12s} {50 * sd:10.3g} {r2:8.3f} {rms:12.3g}")
 
 
+def _compensation(
+    model: str,
+    stimulus: str | None,
+    sets: list[str] | None,
+    points: int,
+    shift: float,
+    tol_mv: float,
+    seed: int,
+    workers: int | None,
+    as_json: bool,
+) -> None:
+    from tqdm import tqdm
+
+    from neurotwin.data.generate import default_workers
+    from neurotwin.inverse.refine import compensation
+
+    sim, stim = _build(model, stimulus, sets)
+    with tqdm(total=points * len(sim.params) * 2, unit="fit", disable=as_json,
+              dynamic_ncols=True) as bar:  # fmt: skip
+        res = compensation(sim, stim, shift=shift, n_points=points, tol_mV=tol_mv, seed=seed,
+                           workers=workers or default_workers(), progress=bar.update)  # fmt: skip
+    if as_json:
+        typer.echo(json.dumps(res.to_dict(), indent=2))
+        return
+    typer.echo(
+        f"{model}, {stim.kind} stimulus, {points} parameter sets, each parameter moved by "
+        f"±{shift:g} scaled units ({50 * shift:g} % of its range) and the others re-fitted "
+        f"to the original trace ({res.n_sims} simulations); medians:"
+    )
+    typer.echo(f"    {'parameter':12s} {'moved alone':>12s} {'re-fitted':>10s} "
+               f"{f'<= {tol_mv:g} mV':>9s} {'others moved':>13s}")  # fmt: skip
+    for name, r in res.summary().items():
+        share, moved = 100 * r["share_within_tol"], 50 * r["others_moved"]
+        typer.echo(f"    {name:12s} {r['alone_mV']:9.2f} mV {r['refit_mV']:7.2f} mV "
+                   f"{share:8.0f}% {moved:11.1f} %")  # fmt: skip
+    typer.echo(
+        "(re-fitted: what is left of the change once the others may move; others moved: the "
+        "largest move any other parameter made, % of its range)"
+    )
+
+
 def _make_data(
     model: str,
     n: int,
@@ -290,6 +331,28 @@ def register(inverse_app: typer.Typer) -> None:
         """How precisely a trace under this stimulus could pin each parameter down, at best
         (Cramér–Rao bound from the trace's local sensitivities; compare protocols with it)."""
         friendly(_identifiability)(model, stimulus, set_, points, noise_mv, seed, as_json)
+
+    @inverse_app.command("compensation")
+    def compensation_cmd(
+        model: ModelOpt,
+        stimulus: StimulusOpt = None,
+        set_: SimSetsOpt = None,
+        points: Annotated[int, typer.Option(help="Parameter sets drawn from the prior.")] = 8,
+        shift: Annotated[
+            float, typer.Option(help="The move, in scaled units (the prior is [-1, 1]).")
+        ] = 0.5,
+        tol_mv: Annotated[
+            float, typer.Option("--tol-mv", help="A re-fit within this RMS (mV) makes up for it.")
+        ] = 1.0,
+        seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+        workers: Annotated[int | None, typer.Option(help="Processes (default: all cores).")] = None,
+        as_json: Annotated[bool, typer.Option("--json")] = False,
+    ) -> None:
+        """How far the other parameters can make up for one parameter's move: each is moved
+        by ±shift and the others re-fitted to the original trace (global, unlike the local
+        identifiability bound)."""
+        friendly(_compensation)(model, stimulus, set_, points, shift, tol_mv, seed, workers,
+                                as_json)  # fmt: skip
 
     @inverse_app.command("make-data")
     def make_data_cmd(

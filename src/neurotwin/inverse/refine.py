@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from neurotwin.inverse.evaluate import r2_per_param
-from neurotwin.inverse.simulators import InverseSimulator, from_scaled, get_simulator
+from neurotwin.inverse.simulators import InverseSimulator, from_scaled, get_simulator, to_scaled
 from neurotwin.inverse.stimuli import Stimulus
 
 SMOOTH_MS = (4.0, 1.0, 0.0)
@@ -132,6 +132,133 @@ def fit_trace(
     return Refined(best_z, rms0, best, fitter.n_sims)
 
 
+class _Holding:
+    """``sim`` with its parameter ``k`` held at scaled ``zk``: the others are its parameters
+    (what :func:`fit_trace` needs of a simulator)."""
+
+    def __init__(self, sim: InverseSimulator, k: int, zk: float) -> None:
+        self.sim, self.k, self.zk = sim, k, zk
+        self.params = tuple(p for j, p in enumerate(sim.params) if j != k)
+
+    def simulate(self, theta: np.ndarray, stimulus: Stimulus) -> np.ndarray:
+        z = np.insert(to_scaled(theta, self.params), self.k, self.zk, axis=1)
+        return self.sim.simulate(from_scaled(z, self.sim.params), stimulus)
+
+
+def compensate_one(
+    sim: InverseSimulator, stimulus: Stimulus, z: np.ndarray, k: int, zk: float, **opts: Any
+) -> tuple[float, float, float, int]:
+    """Move parameter ``k`` of scaled ``z`` (K,) to ``zk``: the trace RMS change (mV) with the
+    others as they were, after re-fitting the others from there (:func:`fit_trace`), the
+    others' largest move in scaled units, and the simulations used."""
+    z = np.asarray(z, dtype=np.float64)
+    v = sim.simulate(from_scaled(z[None], sim.params), stimulus)[0].astype(np.float64)
+    held = _Holding(sim, k, zk)
+    others = np.delete(z, k)
+    moved = held.simulate(from_scaled(others[None], held.params), stimulus)[0]
+    alone = float(np.sqrt(np.mean((moved - v) ** 2)))
+    fit = fit_trace(held, stimulus, v, others, **opts)  # type: ignore[arg-type]
+    return alone, fit.rms_mV, float(np.abs(fit.z - others).max()), fit.n_sims + 2
+
+
+@dataclass
+class Compensation:
+    """Each parameter moved by ±``shift`` scaled units at ``n_points`` prior draws (P, K, 2:
+    up, down; NaN where the move leaves the prior): the trace RMS change alone, after the
+    others re-fit, and the others' largest move (scaled units)."""
+
+    names: list[str]
+    shift: float
+    alone: np.ndarray
+    refit: np.ndarray
+    moved: np.ndarray
+    tol_mV: float
+    n_sims: int
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """Per parameter: medians of the three, and the share of moves the others make up
+        for to ``tol_mV``."""
+        out = {}
+        for j, n in enumerate(self.names):
+            ok = np.isfinite(self.refit[:, j])
+            out[n] = {
+                "alone_mV": float(np.median(self.alone[:, j][ok])),
+                "refit_mV": float(np.median(self.refit[:, j][ok])),
+                "share_within_tol": float(np.mean(self.refit[:, j][ok] <= self.tol_mV)),
+                "others_moved": float(np.median(self.moved[:, j][ok])),
+                "n": int(ok.sum()),
+            }
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"shift": self.shift, "tol_mV": self.tol_mV, "n_sims": self.n_sims,
+                "n_points": int(self.alone.shape[0]), "params": self.summary(),
+                "alone_mV": self.alone.tolist(), "refit_mV": self.refit.tolist(),
+                "others_moved": self.moved.tolist()}  # fmt: skip
+
+
+def _compensate_task(key: str, z: np.ndarray, k: int, zk: float, opts: dict[str, Any]) -> Any:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    sim, stim = _cached_simulator(key)
+    return compensate_one(sim, stim, z, k, zk, **opts)
+
+
+def compensation(
+    sim: InverseSimulator,
+    stimulus: Stimulus | None = None,
+    *,
+    shift: float = 0.5,
+    n_points: int = 8,
+    tol_mV: float = 1.0,
+    seed: int = 0,
+    workers: int = 1,
+    progress: Callable[[int], None] | None = None,
+    **opts: Any,
+) -> Compensation:
+    """How far the other parameters can make up for one parameter's move (see
+    :class:`Compensation`): for each parameter, at ``n_points`` parameter sets drawn from the
+    prior, move it up and down by ``shift`` scaled units and re-fit the others to the
+    original trace, starting where they were. A move the others make up for to a fraction of
+    a mV with small moves of their own is one no estimator can see in traces known to that
+    precision; the fits are local, so a high RMS after re-fitting is not proof of the
+    opposite."""
+    if not 0 < shift <= 1:
+        raise ValueError(f"shift must be in (0, 1], got {shift!r}")
+    if not (isinstance(n_points, int) and n_points >= 1):
+        raise ValueError(f"n_points must be an integer >= 1, got {n_points!r}")
+    if not tol_mV > 0:
+        raise ValueError(f"tol_mV must be > 0, got {tol_mV!r}")
+    stimulus = stimulus if stimulus is not None else sim.default_stimulus()
+    k = len(sim.params)
+    z = np.random.default_rng(seed).uniform(-1.0, 1.0, (n_points, k))
+    tasks = [(p, j, side) for p in range(n_points) for j in range(k) for side in (0, 1)
+             if abs(z[p, j] + (shift, -shift)[side]) <= 1.0]  # fmt: skip
+    if progress is not None:
+        progress(n_points * k * 2 - len(tasks))  # the moves that would leave the prior
+    shape = (n_points, k, 2)
+    alone, refit, moved = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
+    n_sims = 0
+
+    def store(t: tuple[int, int, int], res: tuple[float, float, float, int]) -> None:
+        nonlocal n_sims
+        alone[t], refit[t], moved[t] = res[:3]
+        n_sims += res[3]
+        if progress is not None:
+            progress(1)
+
+    if workers <= 1:
+        for p, j, side in tasks:
+            zk = z[p, j] + (shift, -shift)[side]
+            store((p, j, side), compensate_one(sim, stimulus, z[p], j, zk, **opts))
+    else:
+        key = json.dumps({"simulator": {"name": sim.name, "settings": sim.settings()},
+                          "stimulus": stimulus.to_dict()}, sort_keys=True)  # fmt: skip
+        jobs = [((p, j, side), (key, z[p], j, z[p, j] + (shift, -shift)[side], opts))
+                for p, j, side in tasks]  # fmt: skip
+        _in_processes(_compensate_task, jobs, workers, store)
+    return Compensation(list(sim.param_names), shift, alone, refit, moved, tol_mV, n_sims)
+
+
 def estimator_simulator(meta: dict[str, Any], where: str = "the estimator") -> tuple[
     InverseSimulator, Stimulus]:  # fmt: skip
     """The simulator and stimulus an estimator (or dataset) ``meta`` was made with."""
@@ -184,21 +311,32 @@ def fit_many(
         for i in todo:
             finish(i, _fit_task(key, v_obs_mV[i], z0[i], opts))
         return [results[i] for i in range(len(v_obs_mV))]
+    jobs = [(i, (key, v_obs_mV[i], z0[i], opts)) for i in todo]
+    _in_processes(_fit_task, jobs, workers, finish)
+    return [results[i] for i in range(len(v_obs_mV))]
+
+
+def _in_processes(
+    fn: Callable[..., Any], jobs: list[tuple[Any, tuple[Any, ...]]], workers: int,
+    on_result: Callable[[Any, Any], None],
+) -> None:  # fmt: skip
+    """``fn(*args)`` for each ``(tag, args)`` of ``jobs`` in ``workers`` spawned processes;
+    ``on_result(tag, result)`` as each finishes (jobs not started are cancelled on an error or
+    Ctrl-C)."""
     from neurotwin.data.generate import _init_worker
 
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
                              initializer=_init_worker) as pool:  # fmt: skip
-        futures = {pool.submit(_fit_task, key, v_obs_mV[i], z0[i], opts): i for i in todo}
+        futures = {pool.submit(fn, *args): tag for tag, args in jobs}
         try:
             pending = set(futures)
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in finished:
-                    finish(futures[fut], fut.result())
+                    on_result(futures[fut], fut.result())
         finally:
             for fut in futures:
                 fut.cancel()
-    return [results[i] for i in range(len(v_obs_mV))]
 
 
 def refine_summary(
@@ -317,5 +455,5 @@ def _journal_writer(
     return write
 
 
-__all__ = ["Refined", "estimator_simulator", "fit_many", "fit_trace", "refine_split",
-           "refine_summary"]  # fmt: skip
+__all__ = ["Compensation", "Refined", "compensate_one", "compensation", "estimator_simulator",
+           "fit_many", "fit_trace", "refine_split", "refine_summary"]  # fmt: skip
