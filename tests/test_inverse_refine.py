@@ -172,3 +172,45 @@ def test_fit_many_keeps_done_fits_and_the_journal_resumes(tmp_path: Path) -> Non
     assert sorted(_read_journal(journal, sig, z0 + 0.01)) == []
     assert _read_journal(journal, {**sig, "estimator": "other"}, z0) == {}
     assert not journal.exists()
+
+
+def test_compensation_finds_what_the_others_make_up_for() -> None:
+    """Bumps with ``twin``: moving c is made up for exactly by d (c + d is all the trace
+    sees); a (the bump's height) nothing else can make up for. Without ``twin``, d is also
+    the width, so moving c leaves a residue (negative control)."""
+    from neurotwin.inverse.refine import compensation
+
+    res = compensation(Bumps(twin=True), shift=0.4, n_points=4, seed=2)
+    done = np.isfinite(res.alone[:, 2])  # c's moves that stay in the prior
+    np.testing.assert_allclose(res.alone[:, 2][done], 2.0, rtol=1e-6)  # 5 mV per unit × 0.4
+    # where d can move back by 0.4 without leaving the prior, it makes up for c exactly
+    room = done & (np.abs(res.z[:, 3:4] - np.array([0.4, -0.4])) <= 1.0)
+    assert room.sum() >= 3
+    assert res.refit[:, 2][room].max() < 1e-3
+    np.testing.assert_allclose(res.moved[:, 2][room], 0.4, atol=1e-3)
+    twin = res.summary()
+    assert twin["a"]["refit_mV"] > 0.5 * twin["a"]["alone_mV"] > 1.0
+    plain = compensation(Bumps(), shift=0.4, n_points=4, seed=2)
+    assert np.nanmin(plain.refit[:, 2][room]) > 0.05
+    with pytest.raises(ValueError, match="shift"):
+        compensation(Bumps(), shift=0.0)
+
+
+def test_compensation_command() -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from neurotwin.cli import app
+
+    runner = CliRunner()
+    args = ["inverse", "compensation", "--model", "izhikevich", "--points", "1", "--workers",
+            "1", "--set", "duration_ms=60", "--set", "amplitude_nA=0.1"]  # fmt: skip
+    r = runner.invoke(app, [*args, "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert set(out["params"]) == {"a", "b", "c", "d"} and out["n_sims"] > 0
+    for p in out["params"].values():
+        assert p["refit_mV"] <= p["alone_mV"] + 1e-9 or p["n"] == 0
+    r = runner.invoke(app, [*args[:-4], "--shift", "2"])
+    assert r.exit_code == 2 and "shift must be in (0, 1]" in r.output

@@ -163,12 +163,14 @@ def compensate_one(
 
 @dataclass
 class Compensation:
-    """Each parameter moved by ±``shift`` scaled units at ``n_points`` prior draws (P, K, 2:
-    up, down; NaN where the move leaves the prior): the trace RMS change alone, after the
-    others re-fit, and the others' largest move (scaled units)."""
+    """Each parameter moved by ±``shift`` scaled units at the prior draws ``z`` (P, K); per
+    draw, parameter and direction (P, K, 2: up, down; NaN where the move leaves the prior):
+    the trace RMS change alone, after the others re-fit, and the others' largest move
+    (scaled units)."""
 
     names: list[str]
     shift: float
+    z: np.ndarray  # (P, K) the parameter sets, scaled
     alone: np.ndarray
     refit: np.ndarray
     moved: np.ndarray
@@ -193,8 +195,8 @@ class Compensation:
     def to_dict(self) -> dict[str, Any]:
         return {"shift": self.shift, "tol_mV": self.tol_mV, "n_sims": self.n_sims,
                 "n_points": int(self.alone.shape[0]), "params": self.summary(),
-                "alone_mV": self.alone.tolist(), "refit_mV": self.refit.tolist(),
-                "others_moved": self.moved.tolist()}  # fmt: skip
+                "z": self.z.tolist(), "alone_mV": self.alone.tolist(),
+                "refit_mV": self.refit.tolist(), "others_moved": self.moved.tolist()}  # fmt: skip
 
 
 def _compensate_task(key: str, z: np.ndarray, k: int, zk: float, opts: dict[str, Any]) -> Any:
@@ -256,7 +258,7 @@ def compensation(
         jobs = [((p, j, side), (key, z[p], j, z[p, j] + (shift, -shift)[side], opts))
                 for p, j, side in tasks]  # fmt: skip
         _in_processes(_compensate_task, jobs, workers, store)
-    return Compensation(list(sim.param_names), shift, alone, refit, moved, tol_mV, n_sims)
+    return Compensation(list(sim.param_names), shift, z, alone, refit, moved, tol_mV, n_sims)
 
 
 def estimator_simulator(meta: dict[str, Any], where: str = "the estimator") -> tuple[
