@@ -212,5 +212,9 @@ def test_compensation_command() -> None:
     assert set(out["params"]) == {"a", "b", "c", "d"} and out["n_sims"] > 0
     for p in out["params"].values():
         assert p["refit_mV"] <= p["alone_mV"] + 1e-9 or p["n"] == 0
+    r = runner.invoke(app, [*args, "--params", "d", "--json"])
+    assert r.exit_code == 0 and set(json.loads(r.output)["params"]) == {"d"}, r.output
     r = runner.invoke(app, [*args[:-4], "--shift", "2"])
     assert r.exit_code == 2 and "shift must be in (0, 1]" in r.output
+    r = runner.invoke(app, [*args, "--params", "e"])
+    assert r.exit_code == 2 and "unknown parameter(s) e" in r.output

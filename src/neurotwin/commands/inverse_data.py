@@ -189,6 +189,7 @@ def _compensation(
     tol_mv: float,
     seed: int,
     workers: int | None,
+    params: str | None,
     as_json: bool,
 ) -> None:
     from tqdm import tqdm
@@ -197,10 +198,12 @@ def _compensation(
     from neurotwin.inverse.refine import compensation
 
     sim, stim = _build(model, stimulus, sets)
-    with tqdm(total=points * len(sim.params) * 2, unit="fit", disable=as_json,
-              dynamic_ncols=True) as bar:  # fmt: skip
+    names = [p.strip() for p in params.split(",") if p.strip()] if params else None
+    total = points * len(names or sim.params) * 2
+    with tqdm(total=total, unit="fit", disable=as_json, dynamic_ncols=True) as bar:
         res = compensation(sim, stim, shift=shift, n_points=points, tol_mV=tol_mv, seed=seed,
-                           workers=workers or default_workers(), progress=bar.update)  # fmt: skip
+                           workers=workers or default_workers(), params=names,
+                           progress=bar.update)  # fmt: skip
     if as_json:
         typer.echo(json.dumps(res.to_dict(), indent=2))
         return
@@ -346,13 +349,16 @@ def register(inverse_app: typer.Typer) -> None:
         ] = 1.0,
         seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
         workers: Annotated[int | None, typer.Option(help="Processes (default: all cores).")] = None,
+        params: Annotated[
+            str | None, typer.Option(help="Comma-separated parameters to move (default: all).")
+        ] = None,
         as_json: Annotated[bool, typer.Option("--json")] = False,
     ) -> None:
         """How far the other parameters can make up for one parameter's move: each is moved
         by ±shift and the others re-fitted to the original trace (global, unlike the local
         identifiability bound)."""
         friendly(_compensation)(model, stimulus, set_, points, shift, tol_mv, seed, workers,
-                                as_json)  # fmt: skip
+                                params, as_json)  # fmt: skip
 
     @inverse_app.command("make-data")
     def make_data_cmd(

@@ -183,6 +183,8 @@ class Compensation:
         out = {}
         for j, n in enumerate(self.names):
             ok = np.isfinite(self.refit[:, j])
+            if not ok.any():  # not asked for, or every move left the prior
+                continue
             out[n] = {
                 "alone_mV": float(np.median(self.alone[:, j][ok])),
                 "refit_mV": float(np.median(self.refit[:, j][ok])),
@@ -214,6 +216,7 @@ def compensation(
     tol_mV: float = 1.0,
     seed: int = 0,
     workers: int = 1,
+    params: list[str] | None = None,
     progress: Callable[[int], None] | None = None,
     **opts: Any,
 ) -> Compensation:
@@ -223,7 +226,7 @@ def compensation(
     original trace, starting where they were. A move the others make up for to a fraction of
     a mV with small moves of their own is one no estimator can see in traces known to that
     precision; the fits are local, so a high RMS after re-fitting is not proof of the
-    opposite."""
+    opposite. ``params``: the parameters to move (default: all)."""
     if not 0 < shift <= 1:
         raise ValueError(f"shift must be in (0, 1], got {shift!r}")
     if not (isinstance(n_points, int) and n_points >= 1):
@@ -232,11 +235,16 @@ def compensation(
         raise ValueError(f"tol_mV must be > 0, got {tol_mV!r}")
     stimulus = stimulus if stimulus is not None else sim.default_stimulus()
     k = len(sim.params)
+    unknown = sorted(set(params or []) - set(sim.param_names))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; "
+                         f"{sim.name}'s are {', '.join(sim.param_names)}")  # fmt: skip
+    moving = [j for j, n in enumerate(sim.param_names) if not params or n in params]
     z = np.random.default_rng(seed).uniform(-1.0, 1.0, (n_points, k))
-    tasks = [(p, j, side) for p in range(n_points) for j in range(k) for side in (0, 1)
+    tasks = [(p, j, side) for p in range(n_points) for j in moving for side in (0, 1)
              if abs(z[p, j] + (shift, -shift)[side]) <= 1.0]  # fmt: skip
     if progress is not None:
-        progress(n_points * k * 2 - len(tasks))  # the moves that would leave the prior
+        progress(n_points * len(moving) * 2 - len(tasks))  # moves that would leave the prior
     shape = (n_points, k, 2)
     alone, refit, moved = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
     n_sims = 0
