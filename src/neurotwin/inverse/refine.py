@@ -14,6 +14,10 @@ parameters: a refined fit that reproduces the trace to ``tol_mV`` while a parame
 from its true value is an *equivalent fit*: traces known to that precision cannot decide that
 parameter (a practical, global non-identifiability that :mod:`.identifiability`'s local bound
 does not see). A fit can stop in a local minimum, so a fit far from the trace proves nothing.
+
+:func:`compensation` asks the same per parameter, from the truth: move one parameter by a
+fixed step, re-fit the others to the original trace starting where they were, and see how much
+of the trace change they absorb (``neurotwin inverse compensation``).
 """
 
 from __future__ import annotations
