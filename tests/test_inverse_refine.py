@@ -196,7 +196,7 @@ def test_compensation_finds_what_the_others_make_up_for() -> None:
         compensation(Bumps(), shift=0.0)
 
 
-def test_compensation_command() -> None:
+def test_compensation_command(tmp_path: Path) -> None:
     import json
 
     from typer.testing import CliRunner
@@ -212,8 +212,10 @@ def test_compensation_command() -> None:
     assert set(out["params"]) == {"a", "b", "c", "d"} and out["n_sims"] > 0
     for p in out["params"].values():
         assert p["refit_mV"] <= p["alone_mV"] + 1e-9 or p["n"] == 0
-    r = runner.invoke(app, [*args, "--params", "d", "--json"])
+    png = tmp_path / "comp.png"
+    r = runner.invoke(app, [*args, "--params", "d", "--json", "--plot", str(png)])
     assert r.exit_code == 0 and set(json.loads(r.output)["params"]) == {"d"}, r.output
+    assert png.stat().st_size > 5000
     r = runner.invoke(app, [*args[:-4], "--shift", "2"])
     assert r.exit_code == 2 and "shift must be in (0, 1]" in r.output
     r = runner.invoke(app, [*args, "--params", "e"])

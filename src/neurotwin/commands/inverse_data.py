@@ -190,6 +190,7 @@ def _compensation(
     seed: int,
     workers: int | None,
     params: str | None,
+    plot: Path | None,
     as_json: bool,
 ) -> None:
     from tqdm import tqdm
@@ -204,6 +205,11 @@ def _compensation(
         res = compensation(sim, stim, shift=shift, n_points=points, tol_mV=tol_mv, seed=seed,
                            workers=workers or default_workers(), params=names,
                            progress=bar.update)  # fmt: skip
+    if plot is not None:
+        from neurotwin.plots.inverse import compensation_figure, save_figure
+
+        title = f"{model}, {stim.kind} stimulus: what the other parameters make up for"
+        save_figure(compensation_figure(res.summary(), tol_mv, shift, title), plot)
     if as_json:
         typer.echo(json.dumps(res.to_dict(), indent=2))
         return
@@ -222,6 +228,8 @@ def _compensation(
         "(re-fitted: what is left of the change once the others may move; others moved: the "
         "largest move any other parameter made, % of its range)"
     )
+    if plot is not None:
+        typer.echo(f"wrote {plot}")
 
 
 def _make_data(
@@ -352,13 +360,14 @@ def register(inverse_app: typer.Typer) -> None:
         params: Annotated[
             str | None, typer.Option(help="Comma-separated parameters to move (default: all).")
         ] = None,
+        plot: Annotated[Path | None, typer.Option(help="Draw the medians (.png).")] = None,
         as_json: Annotated[bool, typer.Option("--json")] = False,
     ) -> None:
         """How far the other parameters can make up for one parameter's move: each is moved
         by ±shift and the others re-fitted to the original trace (global, unlike the local
         identifiability bound)."""
         friendly(_compensation)(model, stimulus, set_, points, shift, tol_mv, seed, workers,
-                                params, as_json)  # fmt: skip
+                                params, plot, as_json)  # fmt: skip
 
     @inverse_app.command("make-data")
     def make_data_cmd(

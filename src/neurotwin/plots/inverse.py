@@ -190,6 +190,29 @@ def refinement_figure(summary: dict[str, Any], far: float) -> Figure:
     return fig
 
 
+def compensation_figure(summary: dict[str, dict[str, float]], tol_mV: float, shift: float,
+                        title: str = "") -> Figure:  # fmt: skip
+    """Per parameter: the trace change when it moves by ``shift`` with the others held, and
+    what is left once they re-fit (medians, log scale), with the tolerance."""
+    names = list(summary)
+    alone = np.array([summary[n]["alone_mV"] for n in names])
+    refit = np.array([summary[n]["refit_mV"] for n in names])
+    y = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(names) + 1.4))
+    ax.barh(y + 0.2, alone, height=0.4, color="tab:grey", label="others held")
+    ax.barh(y - 0.2, np.maximum(refit, 1e-3), height=0.4, color="tab:red",
+            label="after the others re-fit")  # fmt: skip
+    ax.axvline(tol_mV, color="k", lw=0.8, ls=":", label=f"{tol_mV:g} mV")
+    ax.set_xscale("log")
+    ax.set_yticks(y, names)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"trace RMS change (mV, median) when the parameter moves by ±{shift:g}")
+    ax.set_title(title or "What the other parameters make up for", fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
 def save_figure(fig: Figure, path: Path) -> Path:
     """Write ``fig`` atomically as PNG and close it."""
     path.parent.mkdir(parents=True, exist_ok=True)
