@@ -207,8 +207,8 @@ def compensation_figure(summary: dict[str, dict[str, float]], tol_mV: float, shi
     ax.set_yticks(y, names)
     ax.invert_yaxis()
     ax.set_xlabel(f"trace RMS change (mV, median) when the parameter moves by ±{shift:g}")
-    ax.set_title(title or "What the other parameters make up for", fontsize=10)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title or "What the other parameters make up for", fontsize=9)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)
     fig.tight_layout()
     return fig
 
