@@ -1,8 +1,8 @@
-"""Tests of refining an estimate by fitting the simulator to the trace
-(neurotwin.inverse.refine): exact recovery for a smooth toy simulator, equivalent fits where
-two parameters have the same effect, the smoothing stages aligning spikes the raw trace
-cannot, and bad input. The CLI (``evaluate --refine``, ``predict --refine``) is exercised end
-to end in tests/test_inverse_learn.py's Izhikevich test."""
+"""Tests of fitting the simulator to a trace (neurotwin.inverse.refine): exact recovery for a
+smooth toy simulator, equivalent fits where two parameters have the same effect, the smoothing
+stages aligning spikes the raw trace cannot, bad input, the resumable journal, and
+``compensation`` (API and CLI). ``evaluate --refine`` and ``predict --refine`` are exercised
+end to end in tests/test_inverse_learn.py's Izhikevich test."""
 
 from __future__ import annotations
 
