@@ -24,6 +24,9 @@ SimSetsOpt = Annotated[
     list[str] | None,
     typer.Option("--set", help="Simulator setting or stimulus field KEY=VALUE."),
 ]
+PointsOpt = Annotated[int, typer.Option(help="Parameter sets drawn from the prior.")]
+SeedOpt = Annotated[int, typer.Option(help="Random seed.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def split_sets(model: str, sets: list[str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -305,7 +308,7 @@ def register(inverse_app: typer.Typer) -> None:
     """Add this module's commands to the ``inverse`` group."""
 
     @inverse_app.command("models")
-    def models_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    def models_cmd(as_json: JsonOpt = False) -> None:
         """List the simulators with their settings and parameters (units, ranges)."""
         friendly(_models)(as_json)
 
@@ -332,12 +335,12 @@ def register(inverse_app: typer.Typer) -> None:
         model: ModelOpt,
         stimulus: StimulusOpt = None,
         set_: SimSetsOpt = None,
-        points: Annotated[int, typer.Option(help="Parameter sets drawn from the prior.")] = 16,
+        points: PointsOpt = 16,
         noise_mv: Annotated[
             float, typer.Option("--noise-mv", help="White measurement noise per sample (mV).")
         ] = 1.0,
-        seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-        as_json: Annotated[bool, typer.Option("--json")] = False,
+        seed: SeedOpt = 0,
+        as_json: JsonOpt = False,
     ) -> None:
         """How precisely a trace under this stimulus could pin each parameter down, at best
         (Cramér–Rao bound from the trace's local sensitivities; compare protocols with it)."""
@@ -348,20 +351,20 @@ def register(inverse_app: typer.Typer) -> None:
         model: ModelOpt,
         stimulus: StimulusOpt = None,
         set_: SimSetsOpt = None,
-        points: Annotated[int, typer.Option(help="Parameter sets drawn from the prior.")] = 8,
+        points: PointsOpt = 8,
         shift: Annotated[
             float, typer.Option(help="The move, in scaled units (the prior is [-1, 1]).")
         ] = 0.5,
         tol_mv: Annotated[
             float, typer.Option("--tol-mv", help="A re-fit within this RMS (mV) makes up for it.")
         ] = 1.0,
-        seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+        seed: SeedOpt = 0,
         workers: Annotated[int | None, typer.Option(help="Processes (default: all cores).")] = None,
         params: Annotated[
             str | None, typer.Option(help="Comma-separated parameters to move (default: all).")
         ] = None,
         plot: Annotated[Path | None, typer.Option(help="Draw the medians (.png).")] = None,
-        as_json: Annotated[bool, typer.Option("--json")] = False,
+        as_json: JsonOpt = False,
     ) -> None:
         """How far the other parameters can make up for one parameter's move: each is moved
         by ±shift and the others re-fitted to the original trace (global, unlike the local
@@ -382,7 +385,7 @@ def register(inverse_app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option(help="Dataset folder (Zarr); rerun to resume.")],
         stimulus: StimulusOpt = None,
         set_: SimSetsOpt = None,
-        seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+        seed: SeedOpt = 0,
         workers: Annotated[
             int | None, typer.Option(help="Local processes (default: all cores).")
         ] = None,

@@ -156,13 +156,11 @@ def compensate_one(
     others as they were, after re-fitting the others from there (:func:`fit_trace`), the
     others' largest move in scaled units, and the simulations used."""
     z = np.asarray(z, dtype=np.float64)
-    v = sim.simulate(from_scaled(z[None], sim.params), stimulus)[0].astype(np.float64)
-    held = _Holding(sim, k, zk)
+    v = sim.simulate(from_scaled(z[None], sim.params), stimulus)[0]
     others = np.delete(z, k)
-    moved = held.simulate(from_scaled(others[None], held.params), stimulus)[0]
-    alone = float(np.sqrt(np.mean((moved - v) ** 2)))
-    fit = fit_trace(held, stimulus, v, others, **opts)  # type: ignore[arg-type]
-    return alone, fit.rms_mV, float(np.abs(fit.z - others).max()), fit.n_sims + 2
+    # the fit starts at the others as they were: its starting RMS is the change alone
+    fit = fit_trace(_Holding(sim, k, zk), stimulus, v, others, **opts)  # type: ignore[arg-type]
+    return fit.rms_start_mV, fit.rms_mV, float(np.abs(fit.z - others).max()), fit.n_sims + 1
 
 
 @dataclass
