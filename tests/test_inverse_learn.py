@@ -317,7 +317,8 @@ def test_perturbations_change_traces() -> None:
 
 
 # -- predict: trace files and the command ---------------------------------------------------
-def _write_nwb(path: Path, v_mv: np.ndarray, rate_hz: float) -> None:
+def _write_nwb(path: Path, *sweeps: np.ndarray, rate_hz: float) -> None:
+    """Sweeps (mV) as current-clamp series ccs, ccs1, ccs2, ..."""
     from datetime import datetime
 
     from pynwb import NWBHDF5IO, NWBFile
@@ -326,8 +327,10 @@ def _write_nwb(path: Path, v_mv: np.ndarray, rate_hz: float) -> None:
     nwb = NWBFile("test", "t1", datetime(2024, 1, 1, tzinfo=UTC))
     dev = nwb.create_device("amp")
     elec = nwb.create_icephys_electrode(name="e0", description="soma", device=dev)
-    nwb.add_acquisition(CurrentClampSeries(name="ccs", data=v_mv / 1e3, electrode=elec,
-                                           rate=rate_hz, gain=1.0, starting_time=0.0))  # fmt: skip
+    for i, v_mv in enumerate(sweeps):
+        nwb.add_acquisition(CurrentClampSeries(name=f"ccs{i or ''}", data=v_mv / 1e3,
+                                               electrode=elec, rate=rate_hz, gain=1.0,
+                                               starting_time=0.0))  # fmt: skip
     with NWBHDF5IO(str(path), "w") as io:
         io.write(nwb)
 
@@ -358,6 +361,48 @@ def test_load_trace_formats_and_resampling(tmp_path: Path, estimator_dir: Path) 
     np.testing.assert_allclose(tr.v_mv[5:-5], v[5:-5], atol=0.15)
     with pytest.raises(ValueError, match="expects 128 samples"):
         fit_to_estimator(load_trace(tmp_path / "a.npy", dt_ms=1.0), est)
+
+
+def test_load_trace_layouts_sweeps_and_window(tmp_path: Path, estimator_dir: Path) -> None:
+    from neurotwin.inverse.predict import fit_to_estimator, load_trace
+
+    est = load_estimator(estimator_dir)
+    x, _ = synth(2, seed=9)
+    v, w = x[0].astype(np.float64), x[1].astype(np.float64)
+    t = np.arange(T) * 0.5
+    # separators other than commas, a header, and rows instead of columns
+    for sep in (";", "\t", " "):
+        np.savetxt(tmp_path / "s.csv", np.c_[t, v], delimiter=sep, header="t_ms V_mV",
+                   comments="")  # fmt: skip
+        tr = load_trace(tmp_path / "s.csv")
+        assert tr.dt_ms == pytest.approx(0.5)
+        np.testing.assert_allclose(tr.v_mv, v, atol=1e-5)
+    np.save(tmp_path / "rows.npy", np.stack([t, v]))
+    np.testing.assert_allclose(load_trace(tmp_path / "rows.npy").v_mv, v, atol=1e-6)
+    # an NWB file with two sweeps: the first by default (with a note), the other by name
+    _write_nwb(tmp_path / "two.nwb", v, w, rate_hz=2000.0)
+    tr = load_trace(tmp_path / "two.nwb")
+    np.testing.assert_allclose(tr.v_mv, v, atol=1e-4)
+    assert any("2 current-clamp series" in n and "ccs1" in n for n in tr.notes)
+    np.testing.assert_allclose(load_trace(tmp_path / "two.nwb", series="ccs1").v_mv, w, atol=1e-4)
+    with pytest.raises(ValueError, match="no current-clamp series 'x'; it holds ccs, ccs1"):
+        load_trace(tmp_path / "two.nwb", series="x")
+    with pytest.raises(ValueError, match="applies to .nwb files only"):
+        load_trace(tmp_path / "rows.npy", series="ccs")
+    # a recording with 10 ms of baseline before the stimulus and 20 ms after: its window
+    rec = np.r_[np.full(20, v[0]), v, np.full(40, v[-1])]
+    np.save(tmp_path / "rec.npy", rec)
+    tr = fit_to_estimator(load_trace(tmp_path / "rec.npy", dt_ms=0.5, start_ms=10.0), est)
+    np.testing.assert_array_equal(tr.v_mv, v.astype(np.float32))
+    assert any("used 10–74 ms of the 94 ms trace" in n for n in tr.notes)
+    wrong = fit_to_estimator(load_trace(tmp_path / "rec.npy", dt_ms=0.5, start_ms=9.0), est)
+    assert not np.array_equal(wrong.v_mv, v.astype(np.float32))  # negative control
+    with pytest.raises(ValueError, match="--start-ms"):  # the hint names the way out
+        fit_to_estimator(load_trace(tmp_path / "rec.npy", dt_ms=0.5), est)
+    with pytest.raises(ValueError, match="needs it to reach 95 ms"):
+        fit_to_estimator(load_trace(tmp_path / "rec.npy", dt_ms=0.5, start_ms=31.0), est)
+    with pytest.raises(ValueError, match="start_ms must be >= 0"):
+        load_trace(tmp_path / "rec.npy", start_ms=-1.0)
 
 
 def test_predict_command(tmp_path: Path, estimator_dir: Path) -> None:
@@ -432,8 +477,23 @@ def test_izhikevich_make_train_evaluate_predict(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     assert "resampled from 0.2 ms to 0.1 ms" in r.output and "verdict:" in r.output
     assert (tmp_path / "fit.png").is_file()
-    # --refine: the fit reproduces the trace at least as well as the estimate
+    # a longer recording gives the same estimate once --start-ms cuts the window out of it
     np.save(tmp_path / "tr.npy", v)
+    np.save(tmp_path / "rec.npy", np.r_[np.full(500, v[0]), v, np.full(300, v[-1])])
+    outs = []
+    for extra in ([str(tmp_path / "tr.npy")], [str(tmp_path / "rec.npy"), "--start-ms", "50"]):
+        r = runner.invoke(app, ["inverse", "predict", "--estimator", str(est), "--json",
+                                "--trace", *extra])  # fmt: skip
+        assert r.exit_code == 0, r.output
+        outs.append(json.loads(r.output)["params"])
+    assert outs[0] == outs[1]
+    # a trace in volts is refused in one line
+    np.save(tmp_path / "volts.npy", v / 1000)
+    r = runner.invoke(app, ["inverse", "predict", "--estimator", str(est), "--trace",
+                            str(tmp_path / "volts.npy")])  # fmt: skip
+    assert r.exit_code == 2 and "must be in mV, not volts" in r.output, r.output
+    assert len(r.output.strip().splitlines()) == 1
+    # --refine: the fit reproduces the trace at least as well as the estimate
     args = ["--estimator", str(est), "--trace", str(tmp_path / "tr.npy"), "--refine", "--json"]
     r = runner.invoke(app, ["inverse", "predict", *args])
     assert r.exit_code == 0, r.output

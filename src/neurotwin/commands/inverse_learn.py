@@ -291,6 +291,16 @@ def predict(
     dt_ms: Annotated[
         float | None, typer.Option(help="Sampling interval of a file without a time column.")
     ] = None,
+    series: Annotated[
+        str | None, typer.Option(help="The NWB series to read (default: the first).")
+    ] = None,
+    start_ms: Annotated[
+        float | None,
+        typer.Option(
+            help="Where the stimulus starts in a longer recording (ms from its first sample): "
+            "its window is cut out."
+        ),
+    ] = None,
     plot: Annotated[
         Path | None, typer.Option(help="Re-simulate at the estimate and overlay (PNG).")
     ] = None,
@@ -320,7 +330,8 @@ def predict(
     )
 
     est = load_estimator(estimator)
-    tr = load_trace(trace, dt_ms=dt_ms, default_dt_ms=est.dt_ms)
+    tr = load_trace(trace, dt_ms=dt_ms, default_dt_ms=est.dt_ms, series=series,
+                    start_ms=start_ms)  # fmt: skip
     res = predict_trace(est, tr)
     refined = None
     if refine:

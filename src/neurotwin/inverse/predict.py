@@ -6,11 +6,16 @@ Traces are somatic membrane potential in **mV**, sample ``k`` at ``k·dt`` from 
 stimulus the estimator was trained with (``estimator.json``: ``meta.stimulus``, ``meta.dt_ms``).
 
 * ``.npy``: a 1D array (T,) in mV; its sampling interval is ``dt_ms`` (default: the
-  estimator's). A 2D (T, 2) array is read as columns (time in ms, V in mV).
-* ``.csv``: one column (V in mV, sampling ``dt_ms``) or two (time in ms, V in mV); one header
-  line is skipped when it is not numeric.
-* ``.nwb``: the first ``CurrentClampSeries`` (else the first series with unit volts) in the file's
-  acquisition, via pynwb; data × conversion (+ offset) in volts → mV, rate → dt.
+  estimator's). A 2D (T, 2) array (or its transpose) is read as columns (time in ms, V in mV).
+* ``.csv``: one column (V in mV, sampling ``dt_ms``) or two (time in ms, V in mV), separated by
+  commas, semicolons, tabs or spaces; one header line is skipped when it is not numeric.
+* ``.nwb``: the ``CurrentClampSeries`` named ``series`` (default: the first, else the first series
+  with unit volts) in the file's acquisition, via pynwb; data × conversion (+ offset) in volts →
+  mV, rate → dt.
+
+A cell's trace must be in mV: one whose values all lie within ±1 is refused as volts. A recording
+longer than the stimulus (a baseline before it, a tail after) is cut to the stimulus's window
+with ``start_ms``, where the stimulus starts in the file (ms from its first sample).
 """
 
 from __future__ import annotations
@@ -34,12 +39,15 @@ class Trace:
     dt_ms: float
     source: str
     notes: list[str] = field(default_factory=list)
+    start_ms: float | None = None  # where the stimulus starts; None: the trace is the window
 
 
 def _from_columns(arr: np.ndarray, path: Path) -> tuple[np.ndarray, float | None]:
     """(T,) or (T, 2) [time ms, V mV] → (V, dt or None)."""
     if arr.ndim == 1:
         return arr, None
+    if arr.ndim == 2 and arr.shape[0] in (1, 2) and arr.shape[1] > 2:
+        arr = arr.T  # rows instead of columns
     if arr.ndim == 2 and arr.shape[1] == 1:
         return arr[:, 0], None
     if arr.ndim == 2 and arr.shape[1] == 2:
@@ -60,18 +68,20 @@ def _read_csv(path: Path) -> np.ndarray:
     lines = path.read_text().strip().splitlines()
     if not lines:
         raise ValueError(f"{path} is empty")
+    last = lines[-1]
+    delimiter = next((d for d in (",", ";", "\t") if d in last), None)  # None: spaces
     skip = 0
     try:
-        [float(v) for v in lines[0].replace(";", ",").split(",")]
+        [float(v) for v in lines[0].split(delimiter)]
     except ValueError:
         skip = 1
     try:
-        return np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2, dtype=np.float64)
+        return np.loadtxt(path, delimiter=delimiter, skiprows=skip, ndmin=2, dtype=np.float64)
     except ValueError as exc:
         raise ValueError(f"{path} is not a numeric CSV ({exc})") from exc
 
 
-def _read_nwb(path: Path) -> tuple[np.ndarray, float, str]:
+def _read_nwb(path: Path, series: str | None) -> tuple[np.ndarray, float, list[str]]:
     try:
         from pynwb import NWBHDF5IO
     except ImportError as exc:  # pragma: no cover - pynwb is a dependency
@@ -81,12 +91,22 @@ def _read_nwb(path: Path) -> tuple[np.ndarray, float, str]:
     try:
         with NWBHDF5IO(str(path), "r") as io:
             nwb = io.read()
-            series = list(nwb.acquisition.values())
-            chosen = next((s for s in series if isinstance(s, CurrentClampSeries)), None)
-            if chosen is None:
-                chosen = next((s for s in series if getattr(s, "unit", "") in ("volts", "V")), None)
-            if chosen is None:
+            found = list(nwb.acquisition.values())
+            clamp = [s for s in found if isinstance(s, CurrentClampSeries)]
+            volts = clamp or [s for s in found if getattr(s, "unit", "") in ("volts", "V")]
+            if not volts:
                 raise ValueError(f"{path}: no current-clamp (volts) series in acquisition")
+            names = [s.name for s in volts]
+            if series is not None and series not in names:
+                raise ValueError(
+                    f"{path}: no current-clamp series {series!r}; it holds {', '.join(names)}"
+                )
+            chosen = volts[names.index(series)] if series is not None else volts[0]
+            notes = [f"read NWB series {chosen.name!r}"]
+            if series is None and len(volts) > 1:
+                listed = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
+                notes.append(f"the file holds {len(volts)} current-clamp series; pick one with "
+                             f"--series ({listed})")  # fmt: skip
             data = np.asarray(chosen.data[:], dtype=np.float64)
             conv = float(getattr(chosen, "conversion", 1.0) or 1.0)
             offset = float(getattr(chosen, "offset", 0.0) or 0.0)
@@ -96,21 +116,32 @@ def _read_nwb(path: Path) -> tuple[np.ndarray, float, str]:
                 rate = 1.0 / float(np.median(np.diff(ts)))
             if not rate:
                 raise ValueError(f"{path}: series {chosen.name!r} has no sampling rate")
-            return (data * conv + offset) * 1e3, 1e3 / float(rate), chosen.name
+            return (data * conv + offset) * 1e3, 1e3 / float(rate), notes
     except (OSError, KeyError) as exc:
         raise ValueError(f"{path} is not a readable NWB file ({exc})") from exc
 
 
 def load_trace(
-    path: str | Path, *, dt_ms: float | None = None, default_dt_ms: float | None = None
+    path: str | Path,
+    *,
+    dt_ms: float | None = None,
+    default_dt_ms: float | None = None,
+    series: str | None = None,
+    start_ms: float | None = None,
 ) -> Trace:
     """Read a trace in mV (see the module docstring). ``dt_ms`` is the sampling interval of a
     file without a time column (a file's own time base wins, with a note);
-    ``default_dt_ms`` is used silently when neither is given (the estimator's sampling)."""
+    ``default_dt_ms`` is used silently when neither is given (the estimator's sampling);
+    ``series`` names an NWB file's series; ``start_ms`` is where the stimulus starts in the
+    trace (:func:`fit_to_estimator` then cuts the stimulus's window out of it)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"trace file {path} does not exist")
     suffix = path.suffix.lower()
+    if series is not None and suffix != ".nwb":
+        raise ValueError(f"{path}: series {series!r} applies to .nwb files only")
+    if start_ms is not None and not (start_ms >= 0 and math.isfinite(start_ms)):
+        raise ValueError(f"start_ms must be >= 0, got {start_ms!r}")
     notes: list[str] = []
     if suffix == ".npy":
         try:
@@ -121,8 +152,7 @@ def load_trace(
     elif suffix == ".csv":
         v, dt_file = _from_columns(_read_csv(path), path)
     elif suffix == ".nwb":
-        v, dt_file, name = _read_nwb(path)
-        notes.append(f"read NWB series {name!r}")
+        v, dt_file, notes = _read_nwb(path, series)
     else:
         raise ValueError(f"{path}: unsupported trace format {suffix!r}; use one of {FORMATS}")
     if dt_file is not None and dt_ms is not None and not math.isclose(dt_file, dt_ms, rel_tol=1e-3):
@@ -135,7 +165,7 @@ def load_trace(
         raise ValueError(f"{path}: a trace needs at least 2 samples, got {v.size}")
     if not np.isfinite(v).all():
         raise ValueError(f"{path}: the trace holds NaN or inf")
-    return Trace(v.astype(np.float32), float(dt), str(path), notes)
+    return Trace(v.astype(np.float32), float(dt), str(path), notes, start_ms)
 
 
 def resample(v: np.ndarray, dt_from_ms: float, dt_to_ms: float) -> np.ndarray:
@@ -151,21 +181,40 @@ def resample(v: np.ndarray, dt_from_ms: float, dt_to_ms: float) -> np.ndarray:
 
 
 def fit_to_estimator(trace: Trace, estimator: Estimator) -> Trace:
-    """Resample ``trace`` to the estimator's sampling (with a note) and check its length."""
+    """Resample ``trace`` to the estimator's sampling (with a note), cut the stimulus's window
+    out of it when it has a ``start_ms``, and check its length."""
     dt = estimator.dt_ms or trace.dt_ms
     v, notes = trace.v_mv, list(trace.notes)
     if not math.isclose(trace.dt_ms, dt, rel_tol=1e-6):
         v = resample(v, trace.dt_ms, dt)
         notes.append(f"resampled from {trace.dt_ms:g} ms to {dt:g} ms per sample")
+    if estimator.meta.get("simulator") and np.abs(v).max() < 1.0:  # a cell's traces, in mV
+        raise ValueError(
+            f"{trace.source}: every value lies within ±1 (largest {np.abs(v).max():.3g}); the "
+            "trace must be in mV, not volts (multiply by 1000)"
+        )
     t_need = estimator.n_samples
+    if trace.start_ms is not None:
+        first = int(round(trace.start_ms / dt))
+        if first + t_need > len(v) + 1:
+            raise ValueError(
+                f"{trace.source}: the trace ends {len(v) * dt:g} ms after its start; the "
+                f"stimulus's window from {trace.start_ms:g} ms needs it to reach "
+                f"{trace.start_ms + t_need * dt:g} ms"
+            )
+        if first > 0 or len(v) > t_need:
+            notes.append(f"used {first * dt:g}–{(first + t_need) * dt:g} ms of the "
+                         f"{len(v) * dt:g} ms trace (the stimulus's window)")  # fmt: skip
+        v = v[first : first + t_need]
     if len(v) != t_need:
         if abs(len(v) - t_need) <= 1 and len(v) > 1:  # one sample lost or gained in resampling
             v = np.resize(v, t_need) if len(v) > t_need else np.append(v, v[-1])
         else:
+            hint = "; give its start (--start-ms) to cut its window out" if len(v) > t_need else ""
             raise ValueError(
                 f"{trace.source}: the trace has {len(v)} samples at {dt:g} ms "
                 f"({len(v) * dt:g} ms); the estimator expects {t_need} samples "
-                f"({t_need * dt:g} ms, its stimulus's duration)"
+                f"({t_need * dt:g} ms, its stimulus's duration){hint}"
             )
     return Trace(v.astype(np.float32), dt, trace.source, notes)
 
