@@ -198,8 +198,8 @@ def fit_to_estimator(trace: Trace, estimator: Estimator) -> Trace:
         first = int(round(trace.start_ms / dt))
         if first + t_need > len(v) + 1:
             raise ValueError(
-                f"{trace.source}: the trace ends {len(v) * dt:g} ms after its start; the "
-                f"stimulus's window from {trace.start_ms:g} ms needs it to reach "
+                f"{trace.source}: the trace is {len(v) * dt:g} ms long; the stimulus's "
+                f"window from {trace.start_ms:g} ms needs it to reach "
                 f"{trace.start_ms + t_need * dt:g} ms"
             )
         if first > 0 or len(v) > t_need:
