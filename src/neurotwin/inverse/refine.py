@@ -150,17 +150,16 @@ class _Holding:
 
 
 def compensate_one(
-    sim: InverseSimulator, stimulus: Stimulus, z: np.ndarray, k: int, zk: float, **opts: Any
-) -> tuple[float, float, float, int]:
-    """Move parameter ``k`` of scaled ``z`` (K,) to ``zk``: the trace RMS change (mV) with the
-    others as they were, after re-fitting the others from there (:func:`fit_trace`), the
-    others' largest move in scaled units, and the simulations used."""
-    z = np.asarray(z, dtype=np.float64)
-    v = sim.simulate(from_scaled(z[None], sim.params), stimulus)[0]
-    others = np.delete(z, k)
+    sim: InverseSimulator, stimulus: Stimulus, z: np.ndarray, v: np.ndarray, k: int, zk: float,
+    **opts: Any,
+) -> tuple[float, float, float, int]:  # fmt: skip
+    """Move parameter ``k`` of scaled ``z`` (K,), whose trace is ``v`` (T,), to ``zk``: the
+    trace RMS change (mV) with the others as they were, after re-fitting the others from there
+    (:func:`fit_trace`), the others' largest move in scaled units, and the simulations used."""
+    others = np.delete(np.asarray(z, dtype=np.float64), k)
     # the fit starts at the others as they were: its starting RMS is the change alone
     fit = fit_trace(_Holding(sim, k, zk), stimulus, v, others, **opts)  # type: ignore[arg-type]
-    return fit.rms_start_mV, fit.rms_mV, float(np.abs(fit.z - others).max()), fit.n_sims + 1
+    return fit.rms_start_mV, fit.rms_mV, float(np.abs(fit.z - others).max()), fit.n_sims
 
 
 @dataclass
@@ -203,10 +202,11 @@ class Compensation:
                 "refit_mV": self.refit.tolist(), "others_moved": self.moved.tolist()}  # fmt: skip
 
 
-def _compensate_task(key: str, z: np.ndarray, k: int, zk: float, opts: dict[str, Any]) -> Any:
+def _compensate_task(key: str, z: np.ndarray, v: np.ndarray, k: int, zk: float,
+                     opts: dict[str, Any]) -> Any:  # fmt: skip
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     sim, stim = _cached_simulator(key)
-    return compensate_one(sim, stim, z, k, zk, **opts)
+    return compensate_one(sim, stim, z, v, k, zk, **opts)
 
 
 def compensation(
@@ -249,7 +249,8 @@ def compensation(
         progress(n_points * len(moving) * 2 - len(tasks))  # moves that would leave the prior
     shape = (n_points, k, 2)
     alone, refit, moved = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
-    n_sims = 0
+    v = sim.simulate(from_scaled(z, sim.params), stimulus)  # (P, T) the original traces, once
+    n_sims = n_points
 
     def store(t: tuple[int, int, int], res: tuple[float, float, float, int]) -> None:
         nonlocal n_sims
@@ -261,11 +262,11 @@ def compensation(
     if workers <= 1:
         for p, j, side in tasks:
             zk = z[p, j] + (shift, -shift)[side]
-            store((p, j, side), compensate_one(sim, stimulus, z[p], j, zk, **opts))
+            store((p, j, side), compensate_one(sim, stimulus, z[p], v[p], j, zk, **opts))
     else:
         key = json.dumps({"simulator": {"name": sim.name, "settings": sim.settings()},
                           "stimulus": stimulus.to_dict()}, sort_keys=True)  # fmt: skip
-        jobs = [((p, j, side), (key, z[p], j, z[p, j] + (shift, -shift)[side], opts))
+        jobs = [((p, j, side), (key, z[p], v[p], j, z[p, j] + (shift, -shift)[side], opts))
                 for p, j, side in tasks]  # fmt: skip
         _in_processes(_compensate_task, jobs, workers, store)
     return Compensation(list(sim.param_names), shift, z, alone, refit, moved, tol_mV, n_sims)
