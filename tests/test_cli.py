@@ -53,6 +53,27 @@ def point_inputs() -> np.ndarray:
     return x[0]
 
 
+# -- help ----------------------------------------------------------------------------------------
+def test_every_command_summary_is_one_line():
+    """Group listings show each command's ``short_help``; docstrings wrap, the summaries must not
+    (Typer would keep the line breaks)."""
+    import typer
+
+    def walk(cmd, path: str):
+        if hasattr(cmd, "commands"):  # a group
+            for name, sub in cmd.commands.items():
+                yield from walk(sub, f"{path} {name}")
+        else:
+            yield path, cmd
+
+    commands = list(walk(typer.main.get_command(app), "neurotwin"))
+    assert len(commands) > 20
+    for path, cmd in commands:
+        assert cmd.short_help and "\n" not in cmd.short_help, (path, cmd.short_help)
+    listing = RUNNER.invoke(app, ["inverse", "--help"], env={"COLUMNS": "250"}).stdout
+    assert any("calibrate its σ and its out-of-range flag" in line for line in listing.splitlines())
+
+
 # -- cells ---------------------------------------------------------------------------------------
 def test_cells_lists_the_presets():
     result = run("cells")

@@ -282,7 +282,22 @@ def _register_command_groups() -> None:
     study_commands.register(app)
 
 
+def _one_line_summaries(typer_app: typer.Typer) -> None:
+    """Give every command a ``short_help`` (its docstring's first paragraph on one line): in a
+    group's command list Typer keeps the docstring's line breaks, which wraps summaries oddly."""
+    import inspect
+
+    for info in typer_app.registered_commands:
+        doc = info.help or inspect.getdoc(info.callback) or ""
+        if info.short_help is None and doc:
+            info.short_help = " ".join(doc.split("\n\n")[0].split())
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _one_line_summaries(group.typer_instance)
+
+
 _register_command_groups()
+_one_line_summaries(app)
 
 
 def main() -> None:  # pragma: no cover
