@@ -235,7 +235,7 @@ def test_free_parameters_fix_the_others_at_their_typical_values():
 
 
 def test_hh_soma_trace_tells_dendrite_from_soma():
-    """The README's identifiability table: moving leak or sodium density from the soma to the
+    """docs/inverse-limits.md (HH): moving leak or sodium density from the soma to the
     dendrites with the cell's total kept, or tripling Ra, still changes the somatic trace under
     the default stimulus (the dendrites are not isopotential with the soma during spikes)."""
     from neurotwin.sim.cells import hh_ball2sticks as hh
