@@ -441,6 +441,67 @@ def test_predict_command(tmp_path: Path, estimator_dir: Path) -> None:
         assert msg in r.output and len(r.output.strip().splitlines()) == 1, r.output
 
 
+def test_predict_many_traces_table_csv_json(tmp_path: Path, estimator_dir: Path) -> None:
+    """A folder of traces and every sweep of an NWB file: one batch, one row each, the same
+    estimates as one trace at a time; a bad trace stops the batch before anything is written."""
+    import csv
+
+    from neurotwin.cli import app
+
+    runner = CliRunner()
+    x, _ = synth(4, seed=12)
+    folder = tmp_path / "cells"
+    folder.mkdir()
+    np.save(folder / "a.npy", x[0])
+    np.save(folder / "b.npy", x[1])
+    (folder / "readme.txt").write_text("not a trace")  # skipped: not a trace format
+    _write_nwb(tmp_path / "two.nwb", x[2].astype(np.float64), x[3].astype(np.float64),
+               rate_hz=2000.0)  # fmt: skip
+    est = ["--estimator", str(estimator_dir)]
+    many = ["--trace", str(folder), "--trace", str(tmp_path / "two.nwb"), "--all-series"]
+    table = tmp_path / "est.csv"
+    r = runner.invoke(app, ["inverse", "predict", *est, *many, "--out", str(table)])
+    assert r.exit_code == 0, r.output
+    labels = [str(folder / "a.npy"), str(folder / "b.npy"), f"{tmp_path / 'two.nwb'}[ccs]",
+              f"{tmp_path / 'two.nwb'}[ccs1]"]  # fmt: skip
+    for label in labels:
+        assert any(line.startswith(label + " ") for line in r.stdout.splitlines()), label
+    assert "4 traces, " in r.stdout and f"wrote {table}" in r.stdout
+    rows = list(csv.DictReader(table.open()))
+    assert [row["trace"] for row in rows] == labels
+    amp = [c for c in rows[0] if c.startswith("amp [")]
+    assert amp and {"amp low", "amp high"} <= set(rows[0])
+    # each row equals the single-trace estimate of the same trace
+    for k, (label, row) in enumerate(zip(labels, rows, strict=True)):
+        path = folder / f"{'ab'[k]}.npy" if k < 2 else tmp_path / "two.nwb"
+        single = ["--trace", str(path)] + (["--series", "ccs" + ("1" if k == 3 else "")]
+                                           if k >= 2 else [])  # fmt: skip
+        one = json.loads(runner.invoke(app, ["inverse", "predict", *est, *single, "--json"]).stdout)
+        assert float(row[amp[0]]) == pytest.approx(one["params"][0]["value"], rel=1e-5), label
+    assert float(rows[0][amp[0]]) != pytest.approx(float(rows[1][amp[0]]), rel=1e-3)  # control
+    r = runner.invoke(app, ["inverse", "predict", *est, *many, "--json"])
+    out = json.loads(r.stdout)
+    assert [o["trace"] for o in out] == labels and len(out[0]["params"]) == 3
+    # without --all-series an NWB file gives its first sweep
+    r = runner.invoke(app, ["inverse", "predict", *est, *many[:-1], "--json"])
+    assert [o["trace"] for o in json.loads(r.stdout)] == labels[:3]
+    # bad input: one line, exit 2, no table
+    np.save(folder / "c_short.npy", x[0, :50])
+    (tmp_path / "empty").mkdir()
+    table.unlink()
+    for args, msg in (
+        ([*many, "--out", str(table)], "c_short.npy: the trace has 50 samples"),
+        ([*many, "--plot", str(tmp_path / "p.png")], "--plot and --refine take one trace; got 5"),
+        ([*many, "--series", "ccs"], "--series and --all-series exclude each other"),
+        (["--trace", str(folder / "a.npy"), "--out", str(tmp_path / "e.txt")], "must end in .csv"),
+        (["--trace", str(tmp_path / "empty")], "holds no trace files"),
+    ):  # fmt: skip
+        r = runner.invoke(app, ["inverse", "predict", *est, *args])
+        assert r.exit_code == 2, r.output
+        assert msg in r.output and len(r.output.strip().splitlines()) == 1, r.output
+    assert not table.exists() and not list(tmp_path.glob(".est.csv*"))
+
+
 # -- end to end on Izhikevich traces (part 1's simulator and dataset) -------------------------
 TINY = ["--set", "model.input_pool=16", "--set", "model.conv_filters=[4,8]",
         "--set", "model.fc_sizes=[16]", "--set", "fit.max_epochs=3",

@@ -287,13 +287,22 @@ def learning_curve(
 
 def predict(
     estimator: Annotated[Path, typer.Option(help="Estimator folder.")],
-    trace: Annotated[Path, typer.Option(help="Trace in mV: .npy, .csv or .nwb.")],
+    trace: Annotated[
+        list[Path],
+        typer.Option(
+            help="Trace in mV: .npy, .csv or .nwb; repeat it, or give a folder, for many (one "
+            "row each)."
+        ),
+    ],
     dt_ms: Annotated[
         float | None, typer.Option(help="Sampling interval of a file without a time column.")
     ] = None,
     series: Annotated[
         str | None, typer.Option(help="The NWB series to read (default: the first).")
     ] = None,
+    all_series: Annotated[
+        bool, typer.Option("--all-series", help="Every current-clamp series of an NWB file.")
+    ] = False,
     start_ms: Annotated[
         float | None,
         typer.Option(
@@ -314,35 +323,55 @@ def predict(
         ),
     ] = False,
     tol_mv: TolOpt = 1.0,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the estimates as CSV, one row per trace.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Estimate the cell's parameters from one trace, with ±1σ intervals and an out-of-range
-    verdict."""
+    """Estimate the cell's parameters from a trace, with ±1σ intervals and an out-of-range
+    verdict (many traces: a table, and --out CSV)."""
     import numpy as np
 
     from neurotwin.inverse.ensemble import load_estimator
     from neurotwin.inverse.predict import (
+        expand_traces,
         fit_to_estimator,
         load_trace,
-        predict_trace,
+        predict_traces,
         refine_prediction,
         resimulate,
+        write_predictions_csv,
     )
 
+    if all_series and series is not None:
+        raise ValueError("--series and --all-series exclude each other")
+    if out is not None and out.suffix.lower() != ".csv":
+        raise ValueError(f"--out must end in .csv, got {out}")
+    items = expand_traces(trace, all_series=all_series)
+    if len(items) > 1 and (plot is not None or refine):
+        raise ValueError(f"--plot and --refine take one trace; got {len(items)}")
     est = load_estimator(estimator)
-    tr = load_trace(trace, dt_ms=dt_ms, default_dt_ms=est.dt_ms, series=series,
-                    start_ms=start_ms)  # fmt: skip
-    res = predict_trace(est, tr)
+    traces = [load_trace(f, dt_ms=dt_ms, default_dt_ms=est.dt_ms, series=name or series,
+                         start_ms=start_ms) for f, name in items]  # fmt: skip
+    results = predict_traces(est, traces)
+    if out is not None:
+        write_predictions_csv(out, [t.label for t in traces], results)
+    if len(traces) > 1:
+        _print_many(est, traces, results, as_json)
+        if out is not None and not as_json:
+            typer.echo(f"wrote {out}")
+        return
+    tr, res = traces[0], results[0]
     refined = None
     if refine:
         from neurotwin.data.generate import default_workers
 
         refined = refine_prediction(est, tr, tol_mV=tol_mv, workers=default_workers())
     if as_json:
-        out = res.to_dict()
+        doc = res.to_dict()
         if refined is not None:
-            out["refined"] = refined
-        typer.echo(json.dumps(out, indent=2))
+            doc["refined"] = refined
+        typer.echo(json.dumps(doc, indent=2))
     else:
         for note in res.notes:
             typer.echo(f"note: {note}")
@@ -360,6 +389,8 @@ def predict(
                 typer.echo(f"  - {r}")
         if refined is not None:
             _print_refined(refined)
+        if out is not None:
+            typer.echo(f"wrote {out}")
     if plot is not None:
         from neurotwin.plots.inverse import plot_trace_overlay, plt, save_figure
 
@@ -375,6 +406,35 @@ def predict(
         fig.tight_layout()
         save_figure(fig, plot)
         typer.echo(f"wrote {plot}")
+
+
+def _print_many(est: Any, traces: list[Any], results: list[Any], as_json: bool) -> None:
+    """One row per trace (the estimates), then each flagged trace's reasons and the notes."""
+    if as_json:
+        rows = [{"trace": t.label, **r.to_dict()} for t, r in zip(traces, results, strict=True)]
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    width = max(len(t.label) for t in traces)
+    names = [p.name for p in results[0].params]
+    cols = [max(len(n), 10) for n in names]
+    typer.echo(f"{'trace':<{width}}  {'verdict':<12}  "
+               + "  ".join(f"{n:>{c}}" for n, c in zip(names, cols, strict=True)))  # fmt: skip
+    units = [p.unit for p in results[0].params]
+    typer.echo(f"{'':<{width}}  {'':<12}  "
+               + "  ".join(f"{u:>{c}}" for u, c in zip(units, cols, strict=True)))  # fmt: skip
+    for t, r in zip(traces, results, strict=True):
+        verdict = {None: "-", True: "OUT OF RANGE", False: "in range"}[r.out_of_range]
+        values = "  ".join(f"{p.value:>{c}.4g}" for p, c in zip(r.params, cols, strict=True))
+        typer.echo(f"{t.label:<{width}}  {verdict:<12}  {values}")
+    flagged = sum(bool(r.out_of_range) for r in results)
+    thr = f" (threshold {est.ood.threshold:.2f})" if est.ood is not None else ""
+    typer.echo(f"{len(results)} traces, {flagged} out of range{thr}")
+    for t, r in zip(traces, results, strict=True):
+        for why in r.reasons:
+            typer.echo(f"  {t.label}: {why}")
+        for note in r.notes:
+            if not note.startswith("read NWB series"):  # the label names the series
+                typer.echo(f"note: {t.label}: {note}")
 
 
 def _print_refined(r: dict[str, Any]) -> None:

@@ -16,6 +16,10 @@ stimulus the estimator was trained with (``estimator.json``: ``meta.stimulus``, 
 A cell's trace must be in mV: one whose values all lie within ±1 is refused as volts. A recording
 longer than the stimulus (a baseline before it, a tail after) is cut to the stimulus's window
 with ``start_ms``, where the stimulus starts in the file (ms from its first sample).
+
+Many traces at once (a folder of recordings, every sweep of an NWB file):
+:func:`expand_traces` lists them, :func:`predict_traces` estimates them in one batch and
+:func:`write_predictions_csv` writes one row per trace.
 """
 
 from __future__ import annotations
@@ -40,6 +44,12 @@ class Trace:
     source: str
     notes: list[str] = field(default_factory=list)
     start_ms: float | None = None  # where the stimulus starts; None: the trace is the window
+    series: str | None = None  # the NWB series it was read from
+
+    @property
+    def label(self) -> str:
+        """The file, and the NWB series in brackets when it came from one."""
+        return self.source + (f"[{self.series}]" if self.series else "")
 
 
 def _from_columns(arr: np.ndarray, path: Path) -> tuple[np.ndarray, float | None]:
@@ -81,21 +91,40 @@ def _read_csv(path: Path) -> np.ndarray:
         raise ValueError(f"{path} is not a numeric CSV ({exc})") from exc
 
 
-def _read_nwb(path: Path, series: str | None) -> tuple[np.ndarray, float, list[str]]:
+def _voltage_series(nwb: Any, path: Path) -> list[Any]:
+    """An NWB file's current-clamp series (else its series in volts), in acquisition order."""
+    from pynwb.icephys import CurrentClampSeries
+
+    found = list(nwb.acquisition.values())
+    clamp = [s for s in found if isinstance(s, CurrentClampSeries)]
+    volts = clamp or [s for s in found if getattr(s, "unit", "") in ("volts", "V")]
+    if not volts:
+        raise ValueError(f"{path}: no current-clamp (volts) series in acquisition")
+    return volts
+
+
+def _open_nwb(path: Path) -> Any:
     try:
         from pynwb import NWBHDF5IO
     except ImportError as exc:  # pragma: no cover - pynwb is a dependency
         raise ValueError("reading .nwb needs pynwb (pip install pynwb)") from exc
-    from pynwb.icephys import CurrentClampSeries
+    return NWBHDF5IO(str(path), "r")
 
+
+def nwb_series_names(path: str | Path) -> list[str]:
+    """The names of an NWB file's current-clamp series (see :func:`load_trace`)."""
+    path = Path(path)
     try:
-        with NWBHDF5IO(str(path), "r") as io:
-            nwb = io.read()
-            found = list(nwb.acquisition.values())
-            clamp = [s for s in found if isinstance(s, CurrentClampSeries)]
-            volts = clamp or [s for s in found if getattr(s, "unit", "") in ("volts", "V")]
-            if not volts:
-                raise ValueError(f"{path}: no current-clamp (volts) series in acquisition")
+        with _open_nwb(path) as io:
+            return [s.name for s in _voltage_series(io.read(), path)]
+    except (OSError, KeyError) as exc:
+        raise ValueError(f"{path} is not a readable NWB file ({exc})") from exc
+
+
+def _read_nwb(path: Path, series: str | None) -> tuple[np.ndarray, float, list[str], str]:
+    try:
+        with _open_nwb(path) as io:
+            volts = _voltage_series(io.read(), path)
             names = [s.name for s in volts]
             if series is not None and series not in names:
                 raise ValueError(
@@ -106,7 +135,7 @@ def _read_nwb(path: Path, series: str | None) -> tuple[np.ndarray, float, list[s
             if series is None and len(volts) > 1:
                 listed = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
                 notes.append(f"the file holds {len(volts)} current-clamp series; pick one with "
-                             f"--series ({listed})")  # fmt: skip
+                             f"--series ({listed}) or take all with --all-series")  # fmt: skip
             data = np.asarray(chosen.data[:], dtype=np.float64)
             conv = float(getattr(chosen, "conversion", 1.0) or 1.0)
             offset = float(getattr(chosen, "offset", 0.0) or 0.0)
@@ -116,7 +145,7 @@ def _read_nwb(path: Path, series: str | None) -> tuple[np.ndarray, float, list[s
                 rate = 1.0 / float(np.median(np.diff(ts)))
             if not rate:
                 raise ValueError(f"{path}: series {chosen.name!r} has no sampling rate")
-            return (data * conv + offset) * 1e3, 1e3 / float(rate), notes
+            return (data * conv + offset) * 1e3, 1e3 / float(rate), notes, chosen.name
     except (OSError, KeyError) as exc:
         raise ValueError(f"{path} is not a readable NWB file ({exc})") from exc
 
@@ -143,6 +172,7 @@ def load_trace(
     if start_ms is not None and not (start_ms >= 0 and math.isfinite(start_ms)):
         raise ValueError(f"start_ms must be >= 0, got {start_ms!r}")
     notes: list[str] = []
+    name = None
     if suffix == ".npy":
         try:
             arr = np.load(path, allow_pickle=False)
@@ -152,7 +182,7 @@ def load_trace(
     elif suffix == ".csv":
         v, dt_file = _from_columns(_read_csv(path), path)
     elif suffix == ".nwb":
-        v, dt_file, notes = _read_nwb(path, series)
+        v, dt_file, notes, name = _read_nwb(path, series)
     else:
         raise ValueError(f"{path}: unsupported trace format {suffix!r}; use one of {FORMATS}")
     if dt_file is not None and dt_ms is not None and not math.isclose(dt_file, dt_ms, rel_tol=1e-3):
@@ -165,7 +195,31 @@ def load_trace(
         raise ValueError(f"{path}: a trace needs at least 2 samples, got {v.size}")
     if not np.isfinite(v).all():
         raise ValueError(f"{path}: the trace holds NaN or inf")
-    return Trace(v.astype(np.float32), float(dt), str(path), notes, start_ms)
+    return Trace(v.astype(np.float32), float(dt), str(path), notes, start_ms, name)
+
+
+def expand_traces(
+    paths: list[str | Path] | tuple[str | Path, ...], *, all_series: bool = False
+) -> list[tuple[Path, str | None]]:
+    """Files and folders → the (file, NWB series or None) to read, in order. A folder gives its
+    .npy, .csv and .nwb files (sorted by name, not recursive); with ``all_series`` every
+    current-clamp series of each NWB file is its own trace."""
+    out: list[tuple[Path, str | None]] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in FORMATS)
+            if not files:
+                raise ValueError(f"{p}: the folder holds no trace files ({', '.join(FORMATS)})")
+        elif p.is_file():
+            files = [p]
+        else:
+            raise FileNotFoundError(f"trace file {p} does not exist")
+        for f in files:
+            if all_series and f.suffix.lower() == ".nwb":
+                out.extend((f, name) for name in nwb_series_names(f))
+            else:
+                out.append((f, None))
+    return out
 
 
 def resample(v: np.ndarray, dt_from_ms: float, dt_to_ms: float) -> np.ndarray:
@@ -261,10 +315,23 @@ def unscale(z: np.ndarray, specs: list[tuple[str, str, float, float]]) -> np.nda
 
 def predict_trace(estimator: Estimator, trace: Trace) -> TracePrediction:
     """Estimate the parameters of one observed trace (resampled and length-checked first)."""
-    trace = fit_to_estimator(trace, estimator)
-    pred = estimator.predict_traces(trace.v_mv[None])
+    return predict_traces(estimator, [trace])[0]
+
+
+def predict_traces(estimator: Estimator, traces: list[Trace]) -> list[TracePrediction]:
+    """Estimate each trace's parameters, all in one batch (each resampled and length-checked
+    first, so a bad trace stops the batch before any estimate)."""
+    fitted = [fit_to_estimator(t, estimator) for t in traces]
+    pred = estimator.predict_traces(np.stack([t.v_mv for t in fitted]))
     specs = _param_specs(estimator)
-    mean, std = pred.mean[0], pred.std[0]
+    return [_one_prediction(estimator, pred, i, specs, t.notes) for i, t in enumerate(fitted)]
+
+
+def _one_prediction(
+    estimator: Estimator, pred: Any, i: int, specs: list[tuple[str, str, float, float]],
+    notes: list[str],
+) -> TracePrediction:  # fmt: skip
+    mean, std = pred.mean[i], pred.std[i]
     phys = unscale(mean, specs)
     lo, hi = unscale(mean - std, specs), unscale(mean + std, specs)
     params = [
@@ -276,8 +343,8 @@ def predict_trace(estimator: Estimator, trace: Trace) -> TracePrediction:
     reasons: list[str] = []
     score = flag = at_limit = None
     if pred.score is not None and estimator.ood is not None:
-        score, flag, at_limit = float(pred.score[0]), bool(pred.flag[0]), bool(pred.at_limit[0])
-        comp = pred.components[0] if pred.components is not None else None
+        score, flag, at_limit = float(pred.score[i]), bool(pred.flag[i]), bool(pred.at_limit[i])
+        comp = pred.components[i] if pred.components is not None else None
         if at_limit:
             names = [p.name for p in params if abs(p.z) >= estimator.ood.limit]
             reasons.append(f"estimate at the edge of the output range: {', '.join(names)}")
@@ -289,7 +356,33 @@ def predict_trace(estimator: Estimator, trace: Trace) -> TracePrediction:
             reasons.append("the trace's shape is not spanned by the training traces")
         if comp is not None and flag and comp[3] > estimator.ood.threshold:
             reasons.append("the trace lies far from the training traces (input space)")
-    return TracePrediction(params, score, flag, at_limit, reasons, trace.notes)
+    return TracePrediction(params, score, flag, at_limit, reasons, notes)
+
+
+def write_predictions_csv(
+    path: str | Path, labels: list[str], preds: list[TracePrediction]
+) -> None:
+    """One row per trace: its label, the verdict and score, then each parameter's estimate
+    and ±1σ bounds (columns ``NAME [UNIT]``, ``NAME low``, ``NAME high``), and the notes.
+    Written to a temporary name, then renamed."""
+    import csv
+    import io
+
+    from neurotwin.train.checkpoint import atomic_write_text
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    head = ["trace", "out_of_range", "ood_score"]
+    for p in preds[0].params:
+        head += [f"{p.name} [{p.unit}]", f"{p.name} low", f"{p.name} high"]
+    w.writerow([*head, "notes"])
+    for label, pr in zip(labels, preds, strict=True):
+        row: list[Any] = [label, "" if pr.out_of_range is None else pr.out_of_range,
+                          "" if pr.ood_score is None else f"{pr.ood_score:.4g}"]  # fmt: skip
+        for p in pr.params:
+            row += [f"{p.value:.6g}", f"{p.low_1sigma:.6g}", f"{p.high_1sigma:.6g}"]
+        w.writerow([*row, "; ".join(pr.notes + pr.reasons)])
+    atomic_write_text(Path(path), buf.getvalue())
 
 
 def refine_prediction(
