@@ -491,7 +491,7 @@ def test_predict_many_traces_table_csv_json(tmp_path: Path, estimator_dir: Path)
     table.unlink()
     for args, msg in (
         ([*many, "--out", str(table)], "c_short.npy: the trace has 50 samples"),
-        ([*many, "--plot", str(tmp_path / "p.png")], "--plot and --refine take one trace; got 5"),
+        ([*many, "--refine"], "--refine takes one trace; got 5"),
         ([*many, "--series", "ccs"], "--series and --all-series exclude each other"),
         (["--trace", str(folder / "a.npy"), "--out", str(tmp_path / "e.txt")], "must end in .csv"),
         (["--trace", str(tmp_path / "empty")], "holds no trace files"),
@@ -548,6 +548,21 @@ def test_izhikevich_make_train_evaluate_predict(tmp_path: Path) -> None:
         assert r.exit_code == 0, r.output
         outs.append(json.loads(r.output)["params"])
     assert outs[0] == outs[1]
+    # many traces with --plot: one panel each, all re-simulated in one batch (= one at a time)
+    from neurotwin.inverse.ensemble import load_estimator
+    from neurotwin.inverse.predict import resimulate
+
+    np.save(tmp_path / "tr2.npy", open_inverse_dataset(data).split("test").traces_mv[1])
+    r = runner.invoke(app, ["inverse", "predict", "--estimator", str(est), "--trace",
+                            str(tmp_path / "tr.npy"), "--trace", str(tmp_path / "tr2.npy"),
+                            "--plot", str(tmp_path / "many.png")])  # fmt: skip
+    assert r.exit_code == 0 and f"wrote {tmp_path / 'many.png'}" in r.output, r.output
+    assert (tmp_path / "many.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    theta = np.array([[p["value"] for p in outs[0]], [0.02, 0.2, -65.0, 8.0]])
+    both, _ = resimulate(load_estimator(est), theta)
+    for k in range(2):
+        np.testing.assert_array_equal(both[k], resimulate(load_estimator(est), theta[k])[0])
+    assert not np.array_equal(both[0], both[1])  # two cells, two traces
     # a trace in volts is refused in one line
     np.save(tmp_path / "volts.npy", v / 1000)
     r = runner.invoke(app, ["inverse", "predict", "--estimator", str(est), "--trace",

@@ -348,8 +348,8 @@ def predict(
     if out is not None and out.suffix.lower() != ".csv":
         raise ValueError(f"--out must end in .csv, got {out}")
     items = expand_traces(trace, all_series=all_series)
-    if len(items) > 1 and (plot is not None or refine):
-        raise ValueError(f"--plot and --refine take one trace; got {len(items)}")
+    if len(items) > 1 and refine:
+        raise ValueError(f"--refine takes one trace; got {len(items)}")
     est = load_estimator(estimator)
     traces = [load_trace(f, dt_ms=dt_ms, default_dt_ms=est.dt_ms, series=name or series,
                          start_ms=start_ms) for f, name in items]  # fmt: skip
@@ -360,6 +360,8 @@ def predict(
         _print_many(est, traces, results, as_json)
         if out is not None and not as_json:
             typer.echo(f"wrote {out}")
+        if plot is not None:
+            _plot_many(est, traces, results, plot)
         return
     tr, res = traces[0], results[0]
     refined = None
@@ -435,6 +437,35 @@ def _print_many(est: Any, traces: list[Any], results: list[Any], as_json: bool) 
         for note in r.notes:
             if not note.startswith("read NWB series"):  # the label names the series
                 typer.echo(f"note: {t.label}: {note}")
+
+
+MAX_PLOTTED = 24
+
+
+def _plot_many(est: Any, traces: list[Any], results: list[Any], plot: Path) -> None:
+    """One panel per trace (the first MAX_PLOTTED): observed and re-simulated at the estimate,
+    all simulated in one batch."""
+    import numpy as np
+
+    from neurotwin.inverse.predict import fit_to_estimator, resimulate
+    from neurotwin.plots.inverse import plot_trace_overlay, plt, save_figure
+
+    n = min(len(traces), MAX_PLOTTED)
+    theta = np.array([[p.value for p in r.params] for r in results[:n]])
+    sims, dt = resimulate(est, theta)
+    fig, axes = plt.subplots(n, 1, figsize=(10, 1.7 * n + 0.6), sharex=True, squeeze=False)
+    for k, ax in enumerate(axes[:, 0]):
+        plot_trace_overlay(fit_to_estimator(traces[k], est).v_mv, sims[k], dt, ax=ax)
+        verdict = " — OUT OF RANGE" if results[k].out_of_range else ""
+        ax.set_title(f"{traces[k].label}{verdict}", fontsize="small", loc="left")
+        if k:
+            ax.get_legend().remove()
+        if k < n - 1:
+            ax.set_xlabel("")
+    fig.tight_layout()
+    save_figure(fig, plot)
+    more = f" (the first {n} of {len(traces)} traces)" if n < len(traces) else ""
+    typer.echo(f"wrote {plot}{more}")
 
 
 def _print_refined(r: dict[str, Any]) -> None:

@@ -430,9 +430,11 @@ def refine_prediction(
 
 
 def resimulate(estimator: Estimator, theta: np.ndarray) -> tuple[np.ndarray, float]:
-    """Simulate the estimator's cell at physical ``theta`` (K,) under its stimulus: (V (T,), dt)."""
+    """Simulate the estimator's cell at physical ``theta`` (K,) or (N, K) under its stimulus:
+    (V (T,) or (N, T), dt), all N in one batch."""
     from neurotwin.inverse.refine import estimator_simulator
 
     sim, stim = estimator_simulator(estimator.meta, str(estimator.path))
-    v = sim.simulate(np.asarray(theta, dtype=np.float64)[None], stim)[0]
-    return v, stim.dt_ms
+    theta = np.asarray(theta, dtype=np.float64)
+    v = sim.simulate(np.atleast_2d(theta), stim)
+    return (v[0] if theta.ndim == 1 else v), stim.dt_ms
