@@ -555,8 +555,9 @@ def test_izhikevich_make_train_evaluate_predict(tmp_path: Path) -> None:
     np.save(tmp_path / "tr2.npy", open_inverse_dataset(data).split("test").traces_mv[1])
     r = runner.invoke(app, ["inverse", "predict", "--estimator", str(est), "--trace",
                             str(tmp_path / "tr.npy"), "--trace", str(tmp_path / "tr2.npy"),
-                            "--plot", str(tmp_path / "many.png")])  # fmt: skip
-    assert r.exit_code == 0 and f"wrote {tmp_path / 'many.png'}" in r.output, r.output
+                            "--plot", str(tmp_path / "many.png"), "--json"])  # fmt: skip
+    assert r.exit_code == 0 and f"wrote {tmp_path / 'many.png'}" in r.stderr, r.output
+    assert len(json.loads(r.stdout)) == 2  # the note about the figure stays off stdout
     assert (tmp_path / "many.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     theta = np.array([[p["value"] for p in outs[0]], [0.02, 0.2, -65.0, 8.0]])
     both, _ = resimulate(load_estimator(est), theta)

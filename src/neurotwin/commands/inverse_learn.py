@@ -361,7 +361,7 @@ def predict(
         if out is not None and not as_json:
             typer.echo(f"wrote {out}")
         if plot is not None:
-            _plot_many(est, traces, results, plot)
+            _plot_many(est, traces, results, plot, as_json)
         return
     tr, res = traces[0], results[0]
     refined = None
@@ -407,7 +407,7 @@ def predict(
         ax.set_title(f"{est.meta.get('simulator', {}).get('name', '')} {where}")
         fig.tight_layout()
         save_figure(fig, plot)
-        typer.echo(f"wrote {plot}")
+        typer.echo(f"wrote {plot}", err=as_json)  # stdout stays valid JSON
 
 
 def _print_many(est: Any, traces: list[Any], results: list[Any], as_json: bool) -> None:
@@ -442,7 +442,7 @@ def _print_many(est: Any, traces: list[Any], results: list[Any], as_json: bool) 
 MAX_PLOTTED = 24
 
 
-def _plot_many(est: Any, traces: list[Any], results: list[Any], plot: Path) -> None:
+def _plot_many(est: Any, traces: list[Any], results: list[Any], plot: Path, as_json: bool) -> None:
     """One panel per trace (the first MAX_PLOTTED): observed and re-simulated at the estimate,
     all simulated in one batch."""
     import numpy as np
@@ -465,7 +465,7 @@ def _plot_many(est: Any, traces: list[Any], results: list[Any], plot: Path) -> N
     fig.tight_layout()
     save_figure(fig, plot)
     more = f" (the first {n} of {len(traces)} traces)" if n < len(traces) else ""
-    typer.echo(f"wrote {plot}{more}")
+    typer.echo(f"wrote {plot}{more}", err=as_json)
 
 
 def _print_refined(r: dict[str, Any]) -> None:
