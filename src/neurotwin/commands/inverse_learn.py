@@ -311,7 +311,10 @@ def predict(
         ),
     ] = None,
     plot: Annotated[
-        Path | None, typer.Option(help="Re-simulate at the estimate and overlay (PNG).")
+        Path | None,
+        typer.Option(
+            help="Re-simulate at the estimate and overlay (PNG; many traces: a panel each)."
+        ),
     ] = None,
     refine: Annotated[
         bool,
