@@ -337,25 +337,21 @@ def predict(
 
     from neurotwin.inverse.ensemble import load_estimator
     from neurotwin.inverse.predict import (
-        expand_traces,
         fit_to_estimator,
-        load_trace,
+        load_traces,
         predict_traces,
         refine_prediction,
         resimulate,
         write_predictions_csv,
     )
 
-    if all_series and series is not None:
-        raise ValueError("--series and --all-series exclude each other")
     if out is not None and out.suffix.lower() != ".csv":
         raise ValueError(f"--out must end in .csv, got {out}")
-    items = expand_traces(trace, all_series=all_series)
-    if len(items) > 1 and refine:
-        raise ValueError(f"--refine takes one trace; got {len(items)}")
     est = load_estimator(estimator)
-    traces = [load_trace(f, dt_ms=dt_ms, default_dt_ms=est.dt_ms, series=name or series,
-                         start_ms=start_ms) for f, name in items]  # fmt: skip
+    traces = load_traces(trace, all_series=all_series, dt_ms=dt_ms, default_dt_ms=est.dt_ms,
+                         series=series, start_ms=start_ms)  # fmt: skip
+    if len(traces) > 1 and refine:
+        raise ValueError(f"--refine takes one trace; got {len(traces)}")
     results = predict_traces(est, traces)
     if out is not None:
         write_predictions_csv(out, [t.label for t in traces], results)

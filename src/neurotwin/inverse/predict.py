@@ -18,7 +18,7 @@ longer than the stimulus (a baseline before it, a tail after) is cut to the stim
 with ``start_ms``, where the stimulus starts in the file (ms from its first sample).
 
 Many traces at once (a folder of recordings, every sweep of an NWB file):
-:func:`expand_traces` lists them, :func:`predict_traces` estimates them in one batch and
+:func:`load_traces` reads them, :func:`predict_traces` estimates them in one batch and
 :func:`write_predictions_csv` writes one row per trace.
 """
 
@@ -111,17 +111,11 @@ def _open_nwb(path: Path) -> Any:
     return NWBHDF5IO(str(path), "r")
 
 
-def nwb_series_names(path: str | Path) -> list[str]:
-    """The names of an NWB file's current-clamp series (see :func:`load_trace`)."""
-    path = Path(path)
-    try:
-        with _open_nwb(path) as io:
-            return [s.name for s in _voltage_series(io.read(), path)]
-    except (OSError, KeyError) as exc:
-        raise ValueError(f"{path} is not a readable NWB file ({exc})") from exc
-
-
-def _read_nwb(path: Path, series: str | None) -> tuple[np.ndarray, float, list[str], str]:
+def _read_nwb(
+    path: Path, series: str | None, every: bool = False
+) -> list[tuple[np.ndarray, float, list[str], str]]:
+    """The series named ``series`` (default: the first), or with ``every`` each current-clamp
+    series, of an NWB file opened once: (V in mV, dt in ms, notes, series name) per series."""
     try:
         with _open_nwb(path) as io:
             volts = _voltage_series(io.read(), path)
@@ -130,24 +124,32 @@ def _read_nwb(path: Path, series: str | None) -> tuple[np.ndarray, float, list[s
                 raise ValueError(
                     f"{path}: no current-clamp series {series!r}; it holds {', '.join(names)}"
                 )
+            if every:
+                return [(*_series_mv(s, path), [f"read NWB series {s.name!r}"], s.name)
+                        for s in volts]  # fmt: skip
             chosen = volts[names.index(series)] if series is not None else volts[0]
             notes = [f"read NWB series {chosen.name!r}"]
             if series is None and len(volts) > 1:
                 listed = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
                 notes.append(f"the file holds {len(volts)} current-clamp series; pick one with "
                              f"--series ({listed}) or take all with --all-series")  # fmt: skip
-            data = np.asarray(chosen.data[:], dtype=np.float64)
-            conv = float(getattr(chosen, "conversion", 1.0) or 1.0)
-            offset = float(getattr(chosen, "offset", 0.0) or 0.0)
-            rate = chosen.rate
-            if rate is None and chosen.timestamps is not None:
-                ts = np.asarray(chosen.timestamps[:], dtype=np.float64)
-                rate = 1.0 / float(np.median(np.diff(ts)))
-            if not rate:
-                raise ValueError(f"{path}: series {chosen.name!r} has no sampling rate")
-            return (data * conv + offset) * 1e3, 1e3 / float(rate), notes, chosen.name
+            return [(*_series_mv(chosen, path), notes, chosen.name)]
     except (OSError, KeyError) as exc:
         raise ValueError(f"{path} is not a readable NWB file ({exc})") from exc
+
+
+def _series_mv(s: Any, path: Path) -> tuple[np.ndarray, float]:
+    """One NWB series: data × conversion (+ offset) in volts → mV, and its sampling in ms."""
+    data = np.asarray(s.data[:], dtype=np.float64)
+    conv = float(getattr(s, "conversion", 1.0) or 1.0)
+    offset = float(getattr(s, "offset", 0.0) or 0.0)
+    rate = s.rate
+    if rate is None and s.timestamps is not None:
+        ts = np.asarray(s.timestamps[:], dtype=np.float64)
+        rate = 1.0 / float(np.median(np.diff(ts)))
+    if not rate:
+        raise ValueError(f"{path}: series {s.name!r} has no sampling rate")
+    return (data * conv + offset) * 1e3, 1e3 / float(rate)
 
 
 def load_trace(
@@ -163,7 +165,41 @@ def load_trace(
     ``default_dt_ms`` is used silently when neither is given (the estimator's sampling);
     ``series`` names an NWB file's series; ``start_ms`` is where the stimulus starts in the
     trace (:func:`fit_to_estimator` then cuts the stimulus's window out of it)."""
-    path = Path(path)
+    return _load(Path(path), dt_ms, default_dt_ms, series, start_ms, every=False)[0]
+
+
+def load_traces(
+    paths: list[str | Path] | tuple[str | Path, ...],
+    *,
+    all_series: bool = False,
+    dt_ms: float | None = None,
+    default_dt_ms: float | None = None,
+    series: str | None = None,
+    start_ms: float | None = None,
+) -> list[Trace]:
+    """Files and folders → their traces, in order (options as in :func:`load_trace`). A folder
+    gives its .npy, .csv and .nwb files (sorted by name, not recursive); with ``all_series``
+    every current-clamp series of each NWB file is its own trace (each file opened once)."""
+    if all_series and series is not None:
+        raise ValueError("--series and --all-series exclude each other")
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in FORMATS)
+            if not found:
+                raise ValueError(f"{p}: the folder holds no trace files ({', '.join(FORMATS)})")
+            files += found
+        else:
+            files.append(p)  # a missing file is named by _load
+    opts = (dt_ms, default_dt_ms, series, start_ms)
+    return [t for f in files for t in _load(f, *opts, every=all_series)]
+
+
+def _load(
+    path: Path, dt_ms: float | None, default_dt_ms: float | None, series: str | None,
+    start_ms: float | None, *, every: bool,
+) -> list[Trace]:  # fmt: skip
+    """One file's trace (``every``: each of an NWB file's series), checked."""
     if not path.is_file():
         raise FileNotFoundError(f"trace file {path} does not exist")
     suffix = path.suffix.lower()
@@ -171,54 +207,35 @@ def load_trace(
         raise ValueError(f"{path}: series {series!r} applies to .nwb files only")
     if start_ms is not None and not (start_ms >= 0 and math.isfinite(start_ms)):
         raise ValueError(f"start_ms must be >= 0, got {start_ms!r}")
-    notes: list[str] = []
-    name = None
     if suffix == ".npy":
         try:
             arr = np.load(path, allow_pickle=False)
         except Exception as exc:  # noqa: BLE001 - any unreadable file is one message
             raise ValueError(f"cannot read {path} as a .npy array ({exc})") from exc
-        v, dt_file = _from_columns(np.asarray(arr), path)
+        read = [(*_from_columns(np.asarray(arr), path), [], None)]
     elif suffix == ".csv":
-        v, dt_file = _from_columns(_read_csv(path), path)
+        read = [(*_from_columns(_read_csv(path), path), [], None)]
     elif suffix == ".nwb":
-        v, dt_file, notes, name = _read_nwb(path, series)
+        read = _read_nwb(path, series, every)
     else:
         raise ValueError(f"{path}: unsupported trace format {suffix!r}; use one of {FORMATS}")
-    if dt_file is not None and dt_ms is not None and not math.isclose(dt_file, dt_ms, rel_tol=1e-3):
-        notes.append(f"the file's own sampling ({dt_file:g} ms) overrides --dt-ms {dt_ms:g}")
-    dt = dt_file if dt_file is not None else dt_ms if dt_ms is not None else default_dt_ms
-    if dt is None or not dt > 0:
-        raise ValueError(f"{path}: the sampling interval is unknown; pass dt_ms")
-    v = np.asarray(v, dtype=np.float64)
-    if v.size < 2:
-        raise ValueError(f"{path}: a trace needs at least 2 samples, got {v.size}")
-    if not np.isfinite(v).all():
-        raise ValueError(f"{path}: the trace holds NaN or inf")
-    return Trace(v.astype(np.float32), float(dt), str(path), notes, start_ms, name)
-
-
-def expand_traces(
-    paths: list[str | Path] | tuple[str | Path, ...], *, all_series: bool = False
-) -> list[tuple[Path, str | None]]:
-    """Files and folders → the (file, NWB series or None) to read, in order. A folder gives its
-    .npy, .csv and .nwb files (sorted by name, not recursive); with ``all_series`` every
-    current-clamp series of each NWB file is its own trace."""
-    out: list[tuple[Path, str | None]] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            files = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in FORMATS)
-            if not files:
-                raise ValueError(f"{p}: the folder holds no trace files ({', '.join(FORMATS)})")
-        elif p.is_file():
-            files = [p]
-        else:
-            raise FileNotFoundError(f"trace file {p} does not exist")
-        for f in files:
-            if all_series and f.suffix.lower() == ".nwb":
-                out.extend((f, name) for name in nwb_series_names(f))
-            else:
-                out.append((f, None))
+    out = []
+    for v, dt_file, notes, name in read:
+        if (
+            dt_file is not None
+            and dt_ms is not None
+            and not math.isclose(dt_file, dt_ms, rel_tol=1e-3)
+        ):
+            notes.append(f"the file's own sampling ({dt_file:g} ms) overrides --dt-ms {dt_ms:g}")
+        dt = dt_file if dt_file is not None else dt_ms if dt_ms is not None else default_dt_ms
+        if dt is None or not dt > 0:
+            raise ValueError(f"{path}: the sampling interval is unknown; pass dt_ms")
+        v = np.asarray(v, dtype=np.float64)
+        if v.size < 2:
+            raise ValueError(f"{path}: a trace needs at least 2 samples, got {v.size}")
+        if not np.isfinite(v).all():
+            raise ValueError(f"{path}: the trace holds NaN or inf")
+        out.append(Trace(v.astype(np.float32), float(dt), str(path), notes, start_ms, name))
     return out
 
 
